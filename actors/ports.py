@@ -1,0 +1,149 @@
+"""The ports pipeline steps depend on.
+
+Steps import these Protocols (and contracts) only; adapters in ``infra`` implement them
+structurally and are wired at the worker's root. Every adapter raises
+``contracts.errors.TransientError`` or ``PermanentError``, never a vendor exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from contracts import CallAnalysis, HealthAnswer, TranscriptTurn
+from contracts.values import CallLogEntry, ConversationSnapshot, VectorMatch, VectorRecord
+
+
+class TranscriptSource(Protocol):
+    """Where finished conversations are fetched from (the voice platform's API)."""
+
+    def fetch(self, conversation_id: str) -> ConversationSnapshot:
+        """Return the conversation as it is now; ``status`` says whether it is done.
+
+        Raises:
+            PermanentError: The conversation does not exist or access is denied.
+            TransientError: The platform could not be reached or answered 5xx/429.
+        """
+        ...
+
+
+class Analyzer(Protocol):
+    """Summarises a call and detects callback requests in one pass."""
+
+    @property
+    def name(self) -> str:
+        """Label stored with each analysis, e.g. ``local`` or ``openai:gpt-4o-mini``."""
+        ...
+
+    def analyze(
+        self, transcript: Sequence[TranscriptTurn], *, reference_time: datetime, timezone: str
+    ) -> CallAnalysis:
+        """Analyze a transcript.
+
+        Args:
+            transcript: The call's turns, in order.
+            reference_time: When the call happened; relative times ("tomorrow at 5")
+                resolve against it.
+            timezone: The tenant's IANA zone, for local times the caller mentions.
+        """
+        ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of a fixed dimension."""
+
+    @property
+    def dimensions(self) -> int:
+        """Length of every vector returned."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts, one vector per text, in order."""
+        ...
+
+
+class VectorIndex(Protocol):
+    """A vector store partitioned into namespaces (one per tenant)."""
+
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
+        """Insert or replace records by id (idempotent)."""
+        ...
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> list[VectorRecord]:
+        """Return the records with these ids that exist, in any order."""
+        ...
+
+    def query(
+        self,
+        namespace: str,
+        vector: Sequence[float],
+        *,
+        top_k: int,
+        kind: str | None = None,
+    ) -> list[VectorMatch]:
+        """Return up to ``top_k`` nearest records, best first.
+
+        Args:
+            namespace: The tenant's namespace.
+            vector: The query vector.
+            top_k: How many matches at most.
+            kind: When set, only records whose metadata ``kind`` equals it.
+        """
+        ...
+
+
+class CallRecords(Protocol):
+    """Persisted call logs."""
+
+    def get_call_log(self, conversation_id: str) -> CallLogEntry | None:
+        """Return the call log, or None when the call was not persisted yet."""
+        ...
+
+    def save_call_log(self, entry: CallLogEntry) -> None:
+        """Insert or update the call log of ``entry.conversation_id`` (idempotent)."""
+        ...
+
+
+class CallbackBook(Protocol):
+    """Due callbacks, emitted later by scheduler ticks (never broker delays)."""
+
+    def schedule_callback(
+        self, *, tenant_id: str, conversation_id: str, due_at: datetime, reason: str
+    ) -> bool:
+        """Record a callback due at ``due_at`` with status ``scheduled``.
+
+        Returns:
+            False when this conversation already had one (nothing changes).
+        """
+        ...
+
+
+class CheckpointReader(Protocol):
+    """The live-call service's checkpoint state of a call."""
+
+    def read_answers(self, thread_id: str) -> list[HealthAnswer] | None:
+        """Return the health answers in the thread's checkpoint, or None if it is gone.
+
+        Raises:
+            PermanentError: The checkpoint exists but cannot be parsed.
+        """
+        ...
+
+    def delete(self, thread_id: str) -> None:
+        """Delete the checkpoint thread (no error when it is already gone)."""
+        ...
+
+
+class HealthRecords(Protocol):
+    """Persisted health-check answers."""
+
+    def has_health_answers(self, conversation_id: str) -> bool:
+        """Whether answers were already persisted for this conversation."""
+        ...
+
+    def save_health_answers(
+        self, *, tenant_id: str, conversation_id: str, answers: Sequence[HealthAnswer]
+    ) -> None:
+        """Insert or update the answers, keyed by conversation and question (idempotent)."""
+        ...

@@ -1,0 +1,1 @@
+"""Pipeline steps: plain functions over contracts and ports."""

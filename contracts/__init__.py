@@ -1,0 +1,52 @@
+"""Switchboard's message contracts: pydantic models, routes and versions.
+
+Other services import this package to publish jobs; non-Python producers use the JSON
+Schemas exported under ``contracts/schemas/``.
+"""
+
+from contracts.base import AwareDatetime, Contract, Route
+from contracts.calls import (
+    CallAnalysis,
+    CallAnalyzed,
+    CallbackRequest,
+    CallIndexed,
+    CallTranscribed,
+    HealthAnswer,
+    HealthCheckJobData,
+    PostCallJobData,
+    ScheduleCallbackCommand,
+    Sentiment,
+    TranscriptTurn,
+)
+
+CONTRACTS: tuple[type[Contract], ...] = (
+    PostCallJobData,
+    CallTranscribed,
+    CallAnalyzed,
+    CallIndexed,
+    ScheduleCallbackCommand,
+    HealthCheckJobData,
+)
+"""Every contract that travels on the bus, in pipeline order."""
+
+BY_NAME: dict[str, type[Contract]] = {c.__name__: c for c in CONTRACTS}
+"""Contracts by class name, the value of the ``contract`` message option."""
+
+__all__ = [
+    "BY_NAME",
+    "CONTRACTS",
+    "AwareDatetime",
+    "CallAnalysis",
+    "CallAnalyzed",
+    "CallIndexed",
+    "CallTranscribed",
+    "CallbackRequest",
+    "Contract",
+    "HealthAnswer",
+    "HealthCheckJobData",
+    "PostCallJobData",
+    "Route",
+    "ScheduleCallbackCommand",
+    "Sentiment",
+    "TranscriptTurn",
+]

@@ -1,0 +1,28 @@
+"""The two kinds of failure every step and adapter speaks in.
+
+::
+
+    SwitchboardError
+    ├── TransientError      retry with backoff (timeouts, 5xx, 429, "not ready yet")
+    │   └── NotReadyError   the upstream resource exists but is not finished
+    └── PermanentError      retrying cannot help: straight to the dead-letter queue
+                            (validation errors, 4xx from a vendor, missing state)
+
+Adapters translate vendor exceptions into these; nobody swallows them.
+"""
+
+
+class SwitchboardError(Exception):
+    """Base of the errors that decide how a job fails."""
+
+
+class TransientError(SwitchboardError):
+    """A failure that may succeed on a later attempt; the message is retried."""
+
+
+class NotReadyError(TransientError):
+    """The upstream resource is not finished yet (e.g. a conversation still processing)."""
+
+
+class PermanentError(SwitchboardError):
+    """A failure no retry can fix; the message goes to the dead-letter queue at once."""

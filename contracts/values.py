@@ -1,0 +1,61 @@
+"""Values exchanged with ports (not messages): vectors, matches, conversation snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import AwareDatetime
+from contracts.calls import CallAnalysis, TranscriptTurn
+
+
+class VectorRecord(BaseModel):
+    """A vector to upsert, under a deterministic id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="Deterministic id, e.g. `<conversation_id>#summary`.")
+    values: list[float] = Field(description="The embedding.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Flat metadata.")
+
+
+class VectorMatch(BaseModel):
+    """A query result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="The vector id.")
+    score: float = Field(description="Similarity; higher is closer (cosine).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="The stored metadata.")
+
+
+class ConversationSnapshot(BaseModel):
+    """A conversation as the voice platform reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: str = Field(description="The conversation id.")
+    status: str = Field(description="Platform status; `done` when the transcript is final.")
+    transcript: list[TranscriptTurn] = Field(default_factory=list, description="The transcript.")
+    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
+
+    @property
+    def is_done(self) -> bool:
+        """Whether the transcript is final."""
+        return self.status == "done"
+
+
+class CallLogEntry(BaseModel):
+    """The persisted outcome of a general call (one row per conversation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str = Field(description="The tenant.")
+    conversation_id: str = Field(description="The conversation id (primary key).")
+    agent_id: str = Field(description="The voice agent.")
+    job_id: str = Field(description="The job that produced it.")
+    analysis: CallAnalysis = Field(description="Summary, topics, sentiment, callback.")
+    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
+    call_status: str | None = Field(default=None, description="The platform's call status.")
+    started_at: AwareDatetime | None = Field(default=None, description="When the call started.")

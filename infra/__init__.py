@@ -1,0 +1,1 @@
+"""The infrastructure layer shared by every process."""

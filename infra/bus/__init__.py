@@ -1,0 +1,1 @@
+"""The Dramatiq bus: broker factory, publishing, middleware, dead letters."""

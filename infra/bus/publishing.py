@@ -1,0 +1,69 @@
+"""Publishing contracts by route name, so producers never import actor code.
+
+A message on the wire is a Dramatiq message whose single argument is
+``contract.model_dump(mode="json")`` and whose options carry ``contract``,
+``schema_version``, ``correlation_id``, ``idempotency_key``, ``job_id`` and
+``tenant_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from contracts import Contract
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A contract ready for the wire: its route, payload and options."""
+
+    queue: str
+    actor: str
+    payload: dict[str, Any]
+    options: dict[str, Any]
+
+    @classmethod
+    def of(cls, contract: Contract, *, job_id: str | None = None) -> Envelope:
+        """Build the envelope of a contract."""
+        options: dict[str, Any] = {
+            "contract": type(contract).__name__,
+            "schema_version": contract.schema_version,
+            "correlation_id": contract.correlation_id,
+            "idempotency_key": contract.idempotency_key,
+        }
+        if contract.tenant is not None:
+            options["tenant_id"] = contract.tenant
+        job = job_id or getattr(contract, "job_id", None)
+        if job is not None:
+            options["job_id"] = job
+        return cls(
+            queue=contract.route.queue,
+            actor=contract.route.actor,
+            payload=contract.model_dump(mode="json"),
+            options=options,
+        )
+
+
+class Publisher(Protocol):
+    """Puts contracts on the bus."""
+
+    def publish(self, envelope: Envelope) -> str:
+        """Enqueue the envelope; return the broker's message id.
+
+        Raises:
+            TransientError: The broker could not be reached; nothing was enqueued.
+        """
+        ...
+
+
+@dataclass
+class InMemoryPublisher:
+    """Keeps published envelopes in a list: the publisher of unit tests."""
+
+    published: list[Envelope] = field(default_factory=list)
+
+    def publish(self, envelope: Envelope) -> str:
+        """Append the envelope and return its position as the message id."""
+        self.published.append(envelope)
+        return str(len(self.published))

@@ -1,0 +1,255 @@
+"""Configuration: one pydantic-settings class, read once at each process's root.
+
+Environment variables use the prefix ``SWITCHBOARD_`` and ``__`` between sections
+(``SWITCHBOARD_BROKER__URL``). The names the old Node services used are accepted too,
+with lower priority: ``REDIS_URL``, ``DATABASE_URL``, ``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``PINECONE_API_KEY``, ``PINECONE_INDEX_NAME``,
+``ELEVENLABS_WEBHOOK_SECRET``, ``ELEVENLABS_API_KEY``.
+
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+LEGACY_NAMES: dict[str, tuple[str, str]] = {
+    "REDIS_URL": ("broker", "url"),
+    "DATABASE_URL": ("database", "url"),
+    "OPENAI_API_KEY": ("openai", "api_key"),
+    "OPENAI_BASE_URL": ("openai", "base_url"),
+    "PINECONE_API_KEY": ("pinecone", "api_key"),
+    "PINECONE_INDEX_NAME": ("pinecone", "index_name"),
+    "ELEVENLABS_WEBHOOK_SECRET": ("elevenlabs", "webhook_secret"),
+    "ELEVENLABS_API_KEY": ("elevenlabs", "api_key"),
+}
+"""Variable names of the old Node services → (section, field)."""
+
+
+class BrokerSettings(BaseModel):
+    """The Dramatiq bus on Redis."""
+
+    url: str | None = Field(
+        default=None, description="redis:// URL; unset starts the embedded Valkey."
+    )
+    namespace: str = Field(default="switchboard", description="Key prefix of every queue.")
+    heartbeat_timeout_ms: int = Field(
+        default=30_000, description="A worker silent this long is dead; its messages requeue."
+    )
+    maintenance_interval_s: float = Field(
+        default=10.0, description="How often each worker forces queue maintenance."
+    )
+    dead_message_ttl_ms: int = Field(
+        default=30 * 24 * 3600 * 1000, description="How long dead letters are kept (30 days)."
+    )
+    socket_timeout_s: float = Field(default=5.0, description="Redis socket timeouts.")
+
+
+class DatabaseSettings(BaseModel):
+    """The SQL store."""
+
+    url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset uses SQLite in the data dir."
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement.")
+
+
+class OpenAISettings(BaseModel):
+    """Any OpenAI-compatible endpoint, for analysis and embeddings."""
+
+    api_key: SecretStr | None = Field(default=None, description="API key; unset uses local.")
+    base_url: str | None = Field(default=None, description="Endpoint, e.g. a proxy or Azure.")
+    chat_model: str = Field(default="gpt-4o-mini", description="Model for call analysis.")
+    embedding_model: str = Field(default="text-embedding-3-small", description="Embeddings.")
+    embedding_dimensions: int = Field(default=1536, description="Embedding length.")
+    timeout_s: float = Field(default=30.0, description="Per request; below the time limit.")
+    max_retries: int = Field(default=1, description="SDK retries (they multiply with ours).")
+
+
+class PineconeSettings(BaseModel):
+    """Pinecone, when configured, holds the vectors."""
+
+    api_key: SecretStr | None = Field(default=None, description="API key.")
+    index_name: str | None = Field(default=None, description="Index name.")
+    index_host: str | None = Field(
+        default=None, description="Data-plane host; saves a describe call when set."
+    )
+    timeout_s: float = Field(default=10.0, description="Per request.")
+
+
+class QdrantSettings(BaseModel):
+    """Qdrant, when configured, holds the vectors."""
+
+    url: str | None = Field(default=None, description="Server URL, or `:memory:`.")
+    api_key: SecretStr | None = Field(default=None, description="API key.")
+    collection: str = Field(default="switchboard-calls", description="Collection name.")
+
+
+class VectorSettings(BaseModel):
+    """Which vector index to use."""
+
+    backend: Literal["auto", "local", "pinecone", "qdrant"] = Field(
+        default="auto", description="auto: Pinecone if configured, else Qdrant, else local."
+    )
+    local_dimensions: int = Field(default=256, description="Local hashing embedder size.")
+
+
+class ElevenLabsSettings(BaseModel):
+    """ElevenLabs post-call webhooks and conversation API."""
+
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of the post-call webhook."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key to fetch transcripts not sent inline."
+    )
+    base_url: str = Field(default="https://api.elevenlabs.io", description="API base URL.")
+    signature_tolerance_s: int = Field(
+        default=1800, description="Max age (and future skew) of a signature timestamp."
+    )
+    timeout_s: float = Field(default=10.0, description="Per request.")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP producers (Falcon on gunicorn)."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address.")
+    port: int = Field(default=8000, description="Bind port.")
+    workers: int = Field(default=2, description="gunicorn worker processes.")
+    threads: int = Field(default=4, description="Threads per gunicorn worker.")
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Larger bodies get 413.")
+
+
+class StepSettings(BaseModel):
+    """Retries, limits and throttles of pipeline steps."""
+
+    max_retries: int = Field(default=3, description="Attempts after the first.")
+    min_backoff_ms: int = Field(default=1_000, description="First retry delay.")
+    max_backoff_ms: int = Field(default=60_000, description="Largest retry delay.")
+    time_limit_ms: int = Field(default=120_000, description="A step running longer is killed.")
+    vendor_concurrency: int = Field(default=5, description="Vendor calls in flight per step.")
+    vendor_rate_per_s: int = Field(default=10, description="Vendor-step jobs per second.")
+    transcript_max_retries: int = Field(
+        default=8, description="Polls of a conversation that is not done yet."
+    )
+
+
+class WorkerSettings(BaseModel):
+    """The Dramatiq worker."""
+
+    processes: int = Field(default=1, description="Worker processes.")
+    threads: int = Field(default=8, description="Threads per process.")
+    prometheus_port: int = Field(default=9191, description="Dramatiq metrics port (0: off).")
+
+
+class CheckpointSettings(BaseModel):
+    """Where the live-call service keeps call checkpoints."""
+
+    redis_url: str | None = Field(default=None, description="Unset: the broker's Redis.")
+    key_prefix: str = Field(default="checkpoint:", description="Hash key is prefix + thread id.")
+
+
+class SchedulerSettings(BaseModel):
+    """The clock process."""
+
+    relay_interval_s: float = Field(default=5.0, description="Inbox relay tick period.")
+    relay_min_age_s: float = Field(
+        default=2.0, description="Only relay jobs accepted at least this long ago."
+    )
+    lease_ttl_s: float = Field(default=30.0, description="Leader lease; renewed each tick.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, built once per process at its root."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path(".switchboard"), description="Local state directory.")
+    environment: Literal["development", "production"] = Field(
+        default="development", description="production: JSON logs, no local-adapter warnings."
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console in development, JSON in production."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token that sees every tenant."
+    )
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    pinecone: PineconeSettings = Field(default_factory=PineconeSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
+    elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    steps: StepSettings = Field(default_factory=StepSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file used when no database URL is set."""
+        return self.data_dir / "switchboard.db"
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file's."""
+        return self.database.url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values, then SWITCHBOARD_ variables, then the legacy names."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            LegacyEnvSource(settings_cls),
+        )
+
+
+class LegacyEnvSource(PydanticBaseSettingsSource):
+    """Reads the old Node services' variable names into their sections."""
+
+    def get_field_value(
+        self,
+        field: FieldInfo,  # noqa: ARG002 (the base class's signature)
+        field_name: str,
+    ) -> tuple[Any, str, bool]:
+        """Unused: values are produced section by section in ``__call__``."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Map each legacy variable that is set to its nested field."""
+        values: dict[str, dict[str, str]] = {}
+        for name, (section, field) in LEGACY_NAMES.items():
+            value = os.environ.get(name)
+            if value:
+                values.setdefault(section, {})[field] = value
+        return values
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment (and explicit overrides, for tests)."""
+    return Settings(**overrides)

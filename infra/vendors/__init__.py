@@ -1,0 +1,1 @@
+"""Vendor adapters and their deterministic local counterparts."""

