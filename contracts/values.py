@@ -59,3 +59,18 @@ class CallLogEntry(BaseModel):
     duration_secs: int | None = Field(default=None, description="Call length in seconds.")
     call_status: str | None = Field(default=None, description="The platform's call status.")
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
+
+
+def tenant_namespace(tenant_id: str) -> str:
+    """The vector namespace that holds one tenant's calls (tenants never share one)."""
+    return f"tenant-{tenant_id}"
+
+
+def summary_vector_id(conversation_id: str) -> str:
+    """The deterministic id of a call's summary vector."""
+    return f"{conversation_id}#summary"
+
+
+def transcript_vector_id(conversation_id: str, chunk: int) -> str:
+    """The deterministic id of the ``chunk``-th transcript chunk's vector."""
+    return f"{conversation_id}#transcript-{chunk}"
