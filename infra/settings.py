@@ -173,7 +173,10 @@ class Settings(BaseSettings):
     """Everything configurable, built once per process at its root."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="SWITCHBOARD_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     data_dir: Path = Field(default=Path(".switchboard"), description="Local state directory.")
@@ -253,3 +256,32 @@ class LegacyEnvSource(PydanticBaseSettingsSource):
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment (and explicit overrides, for tests)."""
     return Settings(**overrides)
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """Every environment variable the settings read: (name, default, description).
+
+    Used to write and check ``infra/deploy/example.env`` and the README's table.
+    """
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub_name, sub_field in annotation.model_fields.items():
+                rows.append(
+                    (
+                        f"SWITCHBOARD_{name.upper()}__{sub_name.upper()}",
+                        _default_text(sub_field),
+                        sub_field.description or "",
+                    )
+                )
+        else:
+            rows.append(
+                (f"SWITCHBOARD_{name.upper()}", _default_text(field), field.description or "")
+            )
+    return rows
+
+
+def _default_text(field: FieldInfo) -> str:
+    default = field.get_default(call_default_factory=True)
+    return "" if default is None else str(default)

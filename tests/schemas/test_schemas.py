@@ -1,0 +1,86 @@
+"""The committed schema snapshot and the breaking-change check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.schemas import ASYNCAPI_FILE, check, drift, export_schemas
+
+SNAPSHOT = Path(__file__).parents[2] / "contracts" / "schemas"
+
+
+def test_committed_schemas_match_the_code() -> None:
+    assert drift(SNAPSHOT) == [], "run `make schemas` and commit contracts/schemas"
+
+
+def test_the_code_has_no_breaking_change_against_the_snapshot() -> None:
+    assert check(SNAPSHOT) == []
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Path:
+    copy = tmp_path / "schemas"
+    shutil.copytree(SNAPSHOT, copy)
+    return copy
+
+
+def _edit(path: Path, change: str) -> None:
+    schema = json.loads(path.read_text())
+    if change == "extra-old-field":
+        schema["properties"]["legacy_field"] = {"type": "string"}
+    elif change == "retype":
+        schema["properties"]["duration_secs"] = {"type": "string"}
+    elif change == "optional-now-required":
+        schema["required"] = [r for r in schema["required"] if r != "agent_id"]
+    elif change == "enum-value":
+        schema["$defs"]["TranscriptTurn"]["properties"]["role"]["enum"].append("system")
+    path.write_text(json.dumps(schema))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("extra-old-field", "PostCallJobData.legacy_field: property removed"),
+        ("retype", "PostCallJobData.duration_secs: type changed"),
+        ("optional-now-required", "PostCallJobData.agent_id: newly required"),
+        ("enum-value", "PostCallJobData.TranscriptTurn.role: enum values removed: ['system']"),
+    ],
+)
+def test_check_reports_a_breaking_change(snapshot: Path, change: str, expected: str) -> None:
+    _edit(snapshot / "PostCallJobData.json", change)
+    problems = check(snapshot)
+    assert len(problems) == 1
+    assert problems[0].startswith(expected)
+
+
+def test_check_reports_a_removed_contract(snapshot: Path) -> None:
+    (snapshot / "RetiredJobData.json").write_text(json.dumps({"properties": {}}))
+    assert check(snapshot) == ["RetiredJobData: contract removed"]
+
+
+def test_check_accepts_an_added_optional_property(snapshot: Path) -> None:
+    path = snapshot / "PostCallJobData.json"
+    schema = json.loads(path.read_text())
+    del schema["properties"]["call_status"]  # the snapshot predates the field
+    path.write_text(json.dumps(schema))
+    assert check(snapshot) == []
+
+
+def test_check_without_a_snapshot_says_so(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no contract schemas"):
+        check(tmp_path)
+
+
+def test_export_writes_one_schema_per_contract_and_removes_stale_files(tmp_path: Path) -> None:
+    (tmp_path / "Stale.json").write_text("{}")
+    written = export_schemas(tmp_path)
+    names = {p.name for p in written}
+    assert "PostCallJobData.json" in names
+    assert ASYNCAPI_FILE in names
+    assert not (tmp_path / "Stale.json").exists()
+    route = json.loads((tmp_path / "PostCallJobData.json").read_text())["x-switchboard"]
+    assert route == {"queue": "calls.transcript", "actor": "fetch_transcript", "schema_version": 1}

@@ -1,0 +1,66 @@
+"""Settings: prefixes, nesting, the Node services' names, secrets, the example file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.settings import LEGACY_NAMES, describe_variables, load_settings
+
+EXAMPLE_ENV = Path(__file__).parents[1] / "infra" / "deploy" / "example.env"
+
+
+def test_nested_variables_use_the_prefix_and_double_underscore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", "calls")
+    monkeypatch.setenv("SWITCHBOARD_STEPS__MAX_RETRIES", "5")
+    settings = load_settings()
+    assert settings.broker.namespace == "calls"
+    assert settings.steps.max_retries == 5
+
+
+def test_the_node_services_variable_names_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://10.0.0.5:6379/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/app")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-legacy")
+    monkeypatch.setenv("PINECONE_INDEX_NAME", "calls")
+    settings = load_settings()
+    assert settings.broker.url == "redis://10.0.0.5:6379/0"
+    assert settings.database_url == "postgresql://app@db/app"
+    assert settings.openai.api_key is not None
+    assert settings.openai.api_key.get_secret_value() == "sk-legacy"
+    assert settings.pinecone.index_name == "calls"
+
+
+def test_switchboard_variables_win_over_the_legacy_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://legacy:6379")
+    monkeypatch.setenv("SWITCHBOARD_BROKER__URL", "redis://new:6379")
+    assert load_settings().broker.url == "redis://new:6379"
+
+
+def test_secrets_never_show_in_the_settings_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", "wsec_do_not_print")
+    settings = load_settings()
+    assert "wsec_do_not_print" not in repr(settings)
+    assert "wsec_do_not_print" not in str(settings.model_dump())
+
+
+def test_without_a_database_url_sqlite_lives_in_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'switchboard.db'}"
+
+
+def test_example_env_lists_every_variable() -> None:
+    text = EXAMPLE_ENV.read_text()
+    for name, _default, _description in describe_variables():
+        assert f"\n{name}=" in text, f"{name} missing from infra/deploy/example.env"
+    for legacy in LEGACY_NAMES:
+        assert legacy in text
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name, _default, _description in describe_variables():
+        assert f"`{name}`" in readme, f"{name} missing from the README's settings table"
