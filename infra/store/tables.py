@@ -1,0 +1,203 @@
+"""The SQL store's tables (SQLModel), the single source of the schema Alembic migrates to.
+
+Repositories use the Core ``Table`` objects below (``TENANTS``, ``JOBS``, …) for
+dialect-specific upserts. Every timestamp is a ``UtcDateTime``: stored as UTC, read back
+as an aware UTC datetime on every database (SQLite keeps no offset of its own).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that converts to UTC on write and is aware on read.
+
+    Raises:
+        ValueError: A naive datetime is written (its instant would be ambiguous).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self,
+        value: datetime | None,
+        dialect: sa.Dialect,  # noqa: ARG002  (SQLAlchemy's signature)
+    ) -> datetime | None:
+        """Reject naive datetimes and convert aware ones to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: sa.Dialect,  # noqa: ARG002  (SQLAlchemy's signature)
+    ) -> datetime | None:
+        """Attach UTC to the naive values SQLite returns; convert others to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class TenantRow(SQLModel, table=True):
+    """A customer of the platform; its API key is stored as a SHA-256 hex digest."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_tenants_name"),
+        sa.UniqueConstraint("api_key_hash", name="uq_tenants_api_key_hash"),
+    )
+
+    id: str = Field(primary_key=True)
+    name: str
+    timezone: str
+    api_key_hash: str
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class AgentRow(SQLModel, table=True):
+    """A voice agent bound to a tenant."""
+
+    __tablename__ = "agents"
+
+    agent_id: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    kind: str
+
+
+class JobRow(SQLModel, table=True):
+    """The inbox: one row per accepted request, unique per (source, external id)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id", name="uq_jobs_source_external_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    source: str
+    external_id: str
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    kind: str
+    contract: str
+    payload: dict[str, Any] = Field(sa_type=sa.JSON)
+    correlation_id: str = Field(index=True)
+    status: str
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    published_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class JobStepRow(SQLModel, table=True):
+    """Progress of one pipeline step of a job."""
+
+    __tablename__ = "job_steps"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True)
+    name: str = Field(primary_key=True)
+    status: str
+    attempts: int
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class IntakeRejectionRow(SQLModel, table=True):
+    """An authenticated request that could not be accepted, kept for inspection."""
+
+    __tablename__ = "intake_rejections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    external_id: str | None = None
+    reason: str = Field(sa_type=sa.Text)
+    payload: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class CallLogRow(SQLModel, table=True):
+    """The persisted outcome of a general call."""
+
+    __tablename__ = "call_logs"
+
+    conversation_id: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    agent_id: str
+    job_id: str
+    summary: str = Field(sa_type=sa.Text)
+    topics: list[str] = Field(sa_type=sa.JSON)
+    sentiment: str
+    analysis: dict[str, Any] = Field(sa_type=sa.JSON)
+    duration_secs: int | None = None
+    call_status: str | None = None
+    started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class CallbackRow(SQLModel, table=True):
+    """A callback due for a call (at most one per conversation)."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", name="uq_callbacks_conversation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id")
+    conversation_id: str
+    due_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    reason: str = Field(sa_type=sa.Text)
+    status: str = Field(default="scheduled", sa_column_kwargs={"server_default": "scheduled"})
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class HealthAnswerRow(SQLModel, table=True):
+    """One structured answer of a health-check call."""
+
+    __tablename__ = "health_answers"
+
+    conversation_id: str = Field(primary_key=True)
+    question: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id")
+    answer: str = Field(sa_type=sa.Text)
+    value: float | None = None
+    unit: str | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class VectorRow(SQLModel, table=True):
+    """A vector of the local index; ``kind`` copies ``metadata["kind"]`` for filtering."""
+
+    __tablename__ = "vectors"
+
+    namespace: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)
+    kind: str | None = Field(default=None, index=True)
+    values: list[float] = Field(sa_type=sa.JSON)
+    # ``metadata`` is SQLModel's own attribute; the column keeps the plain name.
+    meta: dict[str, Any] = Field(sa_column=sa.Column("metadata", sa.JSON, nullable=False))
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+def _table(name: str) -> sa.Table:
+    return SQLModel.metadata.tables[name]
+
+
+TENANTS = _table("tenants")
+AGENTS = _table("agents")
+JOBS = _table("jobs")
+JOB_STEPS = _table("job_steps")
+INTAKE_REJECTIONS = _table("intake_rejections")
+CALL_LOGS = _table("call_logs")
+CALLBACKS = _table("callbacks")
+HEALTH_ANSWERS = _table("health_answers")
+VECTORS = _table("vectors")
