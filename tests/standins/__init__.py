@@ -1,0 +1,1 @@
+"""Local HTTP stand-ins of the vendors' APIs (OpenAI, Pinecone, ElevenLabs)."""
