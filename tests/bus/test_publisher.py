@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import pytest
+
+from contracts.errors import TransientError
+from infra.bus.broker import SwitchboardBroker
+from infra.bus.publisher import BrokerPublisher, connect_publisher
+from infra.bus.publishing import Envelope
+from infra.settings import BrokerSettings
+from tests.bus.support import running_worker, wait_until
+
+
+def test_a_message_published_by_name_is_consumed_by_the_actor_of_that_name(
+    make_broker: Callable[..., SwitchboardBroker], bus_settings: BrokerSettings, redis_url: str
+) -> None:
+    received: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    consumer = make_broker()
+
+    def echo(payload: dict[str, Any]) -> None:
+        message = dramatiq.middleware.CurrentMessage.get_current_message()
+        assert message is not None
+        received.append((payload, message.options))
+
+    dramatiq.actor(broker=consumer, actor_name="echo", queue_name="tests.echo")(echo)
+    publisher = connect_publisher(bus_settings, redis_url)
+    envelope = Envelope(
+        queue="tests.echo",
+        actor="echo",
+        payload={"conversation_id": "c1"},
+        options={"correlation_id": "c1", "job_id": "j1"},
+    )
+    try:
+        message_id = publisher.publish(envelope)
+        with running_worker(consumer):
+            wait_until(lambda: len(received) == 1)
+    finally:
+        publisher.close()
+
+    payload, options = received[0]
+    assert payload == {"conversation_id": "c1"}
+    assert options["correlation_id"] == "c1"
+    assert options["job_id"] == "j1"
+    assert message_id
+
+
+def test_publishing_to_an_unreachable_broker_raises_a_transient_error() -> None:
+    settings = BrokerSettings(namespace="sbtest-down", socket_timeout_s=0.5)
+    publisher = connect_publisher(settings, "redis://127.0.0.1:1/0")
+    envelope = Envelope(queue="tests.echo", actor="echo", payload={}, options={})
+    try:
+        with pytest.raises(TransientError):
+            publisher.publish(envelope)
+        with pytest.raises(TransientError):
+            publisher.ping()
+    finally:
+        publisher.close()
+
+
+def test_ping_succeeds_on_a_reachable_broker(
+    make_broker: Callable[..., SwitchboardBroker],
+) -> None:
+    BrokerPublisher(make_broker()).ping()

@@ -1,0 +1,1 @@
+"""Unit tests: pipeline steps over in-memory fakes."""
