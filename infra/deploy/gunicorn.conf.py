@@ -1,0 +1,44 @@
+"""gunicorn configuration of the Switchboard API (``switchboard api`` passes it with ``-c``).
+
+bind, workers and threads come from the ``switchboard api`` command line. Clients (DB
+pool, Redis) are created in each worker after the fork: ``preload_app`` stays off.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+worker_class = "gthread"
+preload_app = False
+
+# Webhook intake answers in milliseconds; a request still running after 30 s is stuck.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+
+# Access and error logs on the process's stdout/stderr, for the container runtime.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# gunicorn >= 25.1 opens a control socket at one fixed per-user path
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance (tests,
+# `switchboard dev` beside a stack) unlinks the first's socket. We do not use gunicornc.
+control_socket_disable = True
+
+# A worker recycles after this many requests (with jitter, so they do not all restart
+# together), bounding the damage of a slow leak.
+max_requests = 10_000
+max_requests_jitter = 1_000
+
+
+def child_exit(server: Any, worker: Any) -> None:  # noqa: ARG001 (gunicorn's hook signature)
+    """Drop a dead worker's live-gauge files when Prometheus runs in multiprocess mode."""
+    # This file is read by gunicorn, not built from Settings; prometheus_client itself is
+    # configured by this variable, so it is read here and nowhere else.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # noqa: TID251
+    if directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import falcon
+import pydantic
+import pytest
+
+from contracts import HealthCheckJobData, PostCallJobData
+from infra.store.records import AgentBinding, Tenant
+from producers import elevenlabs
+from producers.errors import ProblemError
+from tests.producers.api_support import NOW, SECRET, current_payload, legacy_payload, sign
+
+TENANT = Tenant(
+    id="t1", name="acme", timezone="Europe/Berlin", created_at=datetime(2026, 1, 1, tzinfo=UTC)
+)
+GENERAL = AgentBinding(agent_id="agent_general", kind="general", tenant=TENANT)
+HEALTH = AgentBinding(agent_id="agent_health", kind="health_check", tenant=TENANT)
+
+
+def _verify(header: str | None, body: bytes = b"{}", now: float = NOW) -> None:
+    elevenlabs.verify_signature(header, body, secret=SECRET, now=now, tolerance_s=1800)
+
+
+def test_a_correct_signature_within_tolerance_passes_both_ways() -> None:
+    _verify(sign(b"{}", at=NOW - 1800))
+    _verify(sign(b"{}", at=NOW + 1800))
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("v0=abc", "malformed"),
+        ("t=notanumber,v0=abc", "malformed"),
+        (f"t={NOW}", "malformed"),
+        ("t=\u00b2,v0=abc", "malformed"),
+        (f"t={NOW},v0=\u00e9\u00e9", "does not match"),
+        (sign(b"{}", secret="another-secret"), "does not match"),
+        (sign(b"{ }"), "does not match"),
+        (sign(b"{}", at=NOW - 1801), "from now"),
+        (sign(b"{}", at=NOW + 1801), "from now"),
+    ],
+)
+def test_bad_signatures_are_unauthorized_with_a_reason(header: str | None, detail: str) -> None:
+    with pytest.raises(falcon.HTTPUnauthorized) as caught:
+        _verify(header)
+    assert detail in (caught.value.description or "")
+
+
+def test_the_current_shape_maps_to_a_post_call_job_without_empty_turns() -> None:
+    data = elevenlabs.TranscriptionEvent.model_validate(current_payload("conv_9")).data
+    contract = elevenlabs.to_contract(data, binding=GENERAL, kind="general", job_id="j1")
+    assert isinstance(contract, PostCallJobData)
+    assert contract.job_id == "j1"
+    assert contract.tenant_id == "t1"
+    assert contract.timezone == "Europe/Berlin"
+    assert contract.started_at == datetime.fromtimestamp(NOW - 300, tz=UTC)
+    assert contract.duration_secs == 95
+    assert contract.call_status == "done"
+    assert contract.transcript is not None
+    assert [(t.role, t.message) for t in contract.transcript] == [
+        ("agent", "Hello, how can I help?"),
+        ("user", "Please call me back tomorrow."),
+    ]
+
+
+def test_the_older_shape_maps_roles_and_content() -> None:
+    data = elevenlabs.TranscriptionEvent.model_validate(legacy_payload()).data
+    contract = elevenlabs.to_contract(data, binding=GENERAL, kind="general", job_id="j2")
+    assert isinstance(contract, PostCallJobData)
+    assert contract.transcript is not None
+    assert [(t.role, t.message) for t in contract.transcript] == [
+        ("agent", "Good morning."),
+        ("user", "Hi, I have a billing question."),
+    ]
+    assert contract.started_at is None
+
+
+def test_a_webhook_without_transcript_leaves_it_to_be_fetched() -> None:
+    payload = current_payload(transcript=None)
+    data = elevenlabs.TranscriptionEvent.model_validate(payload).data
+    contract = elevenlabs.to_contract(data, binding=GENERAL, kind="general", job_id="j3")
+    assert isinstance(contract, PostCallJobData)
+    assert contract.transcript is None
+
+
+def test_an_unknown_role_is_a_validation_error_naming_the_turn() -> None:
+    payload = current_payload(transcript=[{"role": "narrator", "message": "Once upon a time"}])
+    with pytest.raises(pydantic.ValidationError) as caught:
+        elevenlabs.TranscriptionEvent.model_validate(payload)
+    assert "unknown role 'narrator'" in str(caught.value)
+
+
+def test_health_check_kind_comes_from_the_binding_or_the_dynamic_variable() -> None:
+    plain = elevenlabs.TranscriptionEvent.model_validate(current_payload()).data
+    flagged = elevenlabs.TranscriptionEvent.model_validate(
+        current_payload(
+            conversation_initiation_client_data={
+                "dynamic_variables": {"call_type": "health_check", "thread_id": "thread-7"}
+            }
+        )
+    ).data
+    assert elevenlabs.job_kind(GENERAL, plain) == "general"
+    assert elevenlabs.job_kind(HEALTH, plain) == "health_check"
+    assert elevenlabs.job_kind(GENERAL, flagged) == "health_check"
+    by_binding = elevenlabs.to_contract(plain, binding=HEALTH, kind="health_check", job_id="j4")
+    by_variable = elevenlabs.to_contract(flagged, binding=GENERAL, kind="health_check", job_id="j5")
+    assert isinstance(by_binding, HealthCheckJobData)
+    assert by_binding.thread_id == "conv_1"
+    assert isinstance(by_variable, HealthCheckJobData)
+    assert by_variable.thread_id == "thread-7"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe"])
+def test_a_body_that_is_not_json_is_unprocessable(body: bytes) -> None:
+    with pytest.raises(ProblemError) as caught:
+        elevenlabs.parse_json(body)
+    assert caught.value.status_code == 422
+    assert caught.value.description == "body is not valid JSON"
+
+
+def test_a_json_body_that_is_not_an_object_is_unprocessable() -> None:
+    with pytest.raises(ProblemError) as caught:
+        elevenlabs.parse_json(b"[1, 2]")
+    assert caught.value.status_code == 422
+
+
+def test_the_event_type_defaults_to_transcription_for_the_older_shape() -> None:
+    assert elevenlabs.event_type(legacy_payload()) == "post_call_transcription"
+    assert elevenlabs.event_type({"type": "post_call_audio"}) == "post_call_audio"
