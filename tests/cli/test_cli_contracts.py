@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from infra.cli.main import app
+
+
+def test_check_against_a_fresh_export_finds_no_breaking_change(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    exported = runner.invoke(app, ["contracts", "export", str(tmp_path / "schemas")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "schemas" / "PostCallJobData.json").exists()
+
+    result = runner.invoke(app, ["contracts", "check", str(tmp_path / "schemas")])
+    assert result.exit_code == 0, result.output
+    assert "No breaking changes" in result.stdout
+
+
+def test_check_exits_1_listing_a_field_the_code_no_longer_has(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "schemas"
+    assert runner.invoke(app, ["contracts", "export", str(directory)]).exit_code == 0
+    path = directory / "PostCallJobData.json"
+    schema = json.loads(path.read_text())
+    schema["properties"]["caller_number"] = {"type": "string", "description": "old field"}
+    path.write_text(json.dumps(schema))
+
+    result = runner.invoke(app, ["contracts", "check", str(directory)])
+    assert result.exit_code == 1
+    assert "breaking change" in result.stdout
+    assert "caller_number" in result.stdout
+
+
+def test_check_of_a_missing_snapshot_says_how_to_create_one(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["contracts", "check", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "switchboard contracts export" in result.stderr
