@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test check lint typecheck imports pytest schemas clean
+.PHONY: demo test check lint typecheck imports pytest schemas docs clean
 
 $(BIN)/.synced: pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ pytest: $(BIN)/.synced
 ## schemas: re-export contracts/schemas after an intended contract change
 schemas: $(BIN)/.synced
 	$(BIN)/switchboard contracts export contracts/schemas
+
+## docs: regenerate infra/deploy/example.env and the README's settings table
+docs: $(BIN)/.synced
+	$(BIN)/python -m infra.settings_reference
 
 clean:
 	rm -rf $(VENV) .switchboard .mypy_cache .pytest_cache .ruff_cache

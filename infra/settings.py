@@ -150,6 +150,9 @@ class WorkerSettings(BaseModel):
     processes: int = Field(default=1, description="Worker processes.")
     threads: int = Field(default=8, description="Threads per process.")
     prometheus_port: int = Field(default=9191, description="Dramatiq metrics port (0: off).")
+    prometheus_host: str = Field(
+        default="127.0.0.1", description="Metrics bind address (0.0.0.0 in containers)."
+    )
 
 
 class CheckpointSettings(BaseModel):

@@ -19,6 +19,9 @@ REDIS_URL = "redis://127.0.0.1:6379"
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI") == "true"
 
+pytest_plugins = ["tests.standins.fixtures"]
+"""Local stand-ins of OpenAI, Pinecone and ElevenLabs, for every test."""
+
 
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:

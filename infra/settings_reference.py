@@ -1,0 +1,63 @@
+"""Render the settings reference: ``infra/deploy/example.env`` and the README's table.
+
+Both are generated from ``Settings`` so they cannot fall behind it; tests compare them
+with what this module renders. Regenerate with ``make docs``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from infra.settings import LEGACY_NAMES, describe_variables
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_ENV = ROOT / "infra" / "deploy" / "example.env"
+README = ROOT / "README.md"
+_TABLE = re.compile(r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)", re.S)
+
+
+def render_example_env() -> str:
+    """The text of example.env: every variable with its default, grouped by section."""
+    lines = [
+        "# Every variable Switchboard reads, with its default. Copy to .env and edit.",
+        "# Empty values fall back to the embedded defaults (Valkey, SQLite, local adapters).",
+        "# Nested sections use a double underscore: SWITCHBOARD_<SECTION>__<FIELD>.",
+    ]
+    section = None
+    for name, default, description in describe_variables():
+        current = name.split("__")[0].removeprefix("SWITCHBOARD_") if "__" in name else "general"
+        if current != section:
+            section = current
+            lines += ["", f"# --- {section.lower()} ---"]
+        lines += [f"# {description}", f"{name}={default}"]
+    lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
+    lines += [
+        f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"
+        for legacy, (section_name, field) in LEGACY_NAMES.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_table() -> str:
+    """The README's settings table in Markdown."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, default, description in describe_variables():
+        shown = (f"`{default}`" if default else "—").replace("|", "\\|")
+        rows.append(f"| `{name}` | {shown} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+def readme_with_table(readme: str) -> str:
+    """The README text with its settings table replaced by the rendered one."""
+    return _TABLE.sub(lambda m: m.group(1) + render_table() + m.group(2), readme)
+
+
+def main() -> None:
+    """Rewrite example.env and the README's settings table."""
+    EXAMPLE_ENV.write_text(render_example_env(), encoding="utf-8")
+    README.write_text(readme_with_table(README.read_text("utf-8")), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
