@@ -13,14 +13,7 @@ from rich.table import Table
 
 from infra.demo.samples import Sample
 
-SUMMARY_CHARS = 90
 TOPICS = 3
-
-
-def _short(text: str | None, limit: int = SUMMARY_CHARS) -> str:
-    if not text:
-        return "-"
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _callback(view: dict[str, Any]) -> str:
@@ -28,13 +21,17 @@ def _callback(view: dict[str, Any]) -> str:
     if not callback:
         return "-"
     due = datetime.fromisoformat(callback["due_at"]).astimezone(UTC)
-    return f"{due:%a %d %b %H:%M} UTC"
+    return f"{due:%d %b %H:%M}Z"
+
+
+def _short_id(conversation_id: str) -> str:
+    return conversation_id.removeprefix("conv_")
 
 
 def _conversation(sample: Sample, view: dict[str, Any]) -> str:
     status = view.get("status", "unknown")
     marker = "" if status == "completed" else f"\n[bold red]{status}[/]"
-    return f"{sample.conversation_id.removeprefix('conv_')}{marker}"
+    return f"{_short_id(sample.conversation_id)}{marker}"
 
 
 def _answers(view: dict[str, Any]) -> str:
@@ -52,26 +49,29 @@ def general_table(
     views: dict[str, dict[str, Any]],
     similar: Callable[[str], list[tuple[str, float]]],
 ) -> Table:
-    """One row per general call: summary, topics, sentiment, callback, similar calls."""
-    table = Table(title="General calls", show_lines=True)
-    table.add_column("Conversation", no_wrap=True)
-    table.add_column("Summary", ratio=3)
-    table.add_column("Topics", ratio=1)
-    table.add_column("Sentiment")
-    table.add_column("Callback due")
-    table.add_column("Similar (k=2)", no_wrap=True)
+    """One row per general call, readable at 80 columns.
+
+    The details cell holds four lines: the sample's title, the summary (cut to the
+    width), the topics and the most similar calls.
+    """
+    table = Table(title="General calls", show_lines=True, expand=True)
+    table.add_column("Call", no_wrap=True)
+    table.add_column("Details", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("Mood", no_wrap=True)
+    table.add_column("Callback", no_wrap=True)
     for sample in samples:
         view = views.get(sample.conversation_id, {})
         if sample.kind != "general":
             continue
         near = similar(sample.conversation_id) if view.get("status") == "completed" else []
+        topics = ", ".join((view.get("topics") or [])[:TOPICS]) or "-"
+        alike = ", ".join(_short_id(c) for c, _score in near) or "-"
         table.add_row(
             _conversation(sample, view),
-            f"[bold]{escape(sample.title)}[/]\n{escape(_short(view.get('summary')))}",
-            ", ".join((view.get("topics") or [])[:TOPICS]) or "-",
+            f"[bold]{escape(sample.title)}[/]\n{escape(view.get('summary') or '-')}\n"
+            f"[dim]topics:[/] {escape(topics)}\n[dim]similar:[/] {alike}",
             view.get("sentiment") or "-",
             _callback(view),
-            "\n".join(f"{c.removeprefix('conv_')} {score:.2f}" for c, score in near) or "-",
         )
     return table
 
