@@ -20,6 +20,7 @@ from contracts.errors import TransientError
 from infra.cli.launch import api_argv, scheduler_argv, worker_argv
 from infra.cli.output import fail, out
 from infra.cli.stack import ProcessSpec, Stack, child_env
+from infra.cli.store import migrated_engine
 from infra.embedded import EmbeddedValkey, ensure_server
 from infra.settings import Settings, load_settings
 from infra.store.engine import redact
@@ -50,6 +51,10 @@ def stack_env(settings: Settings, url: str) -> dict[str, str]:
 
 
 def _run(name: str, argv: list[str], settings: Settings) -> None:
+    # The process refuses an un-migrated database too, but deep in a traceback (and,
+    # under gunicorn, once per worker): say it here, once, before starting anything.
+    with migrated_engine(settings):
+        pass
     url, owned = broker_url(settings)
     env = stack_env(settings, url)
     if owned is None:

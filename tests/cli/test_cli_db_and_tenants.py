@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from infra.cli.main import app
@@ -47,6 +48,17 @@ def test_tenant_commands_refuse_an_unmigrated_database_with_a_hint(
     assert "not migrated" in result.stderr
     assert "switchboard db upgrade" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "scheduler"])
+def test_process_commands_refuse_an_unmigrated_database_before_starting_anything(
+    runner: CliRunner, data_dir: Path, command: str
+) -> None:
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 1
+    assert "not migrated" in result.stderr
+    assert "switchboard db upgrade" in result.stderr
+    assert not (data_dir / "valkey.json").exists(), "no embedded broker was started"
 
 
 def test_tenants_add_binds_the_agents_and_prints_a_working_key_once(
