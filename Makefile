@@ -26,7 +26,7 @@ lint: $(BIN)/.synced
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.synced
-	$(BIN)/mypy contracts producers actors scheduler infra tests
+	$(BIN)/mypy contracts producers actors scheduler infra tests benchmarks
 
 imports: $(BIN)/.synced
 	$(BIN)/lint-imports

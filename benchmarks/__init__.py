@@ -1,0 +1,1 @@
+"""Benchmark scripts; each module docstring says what it measures and how to run it."""
