@@ -60,6 +60,7 @@ def application() -> falcon.App[falcon.Request, falcon.Response]:
         checks=(
             ReadinessCheck("database", _database_label(settings), lambda: ping(engine)),
             ReadinessCheck("broker", _broker_label(settings), publisher.ping),
+            *(ReadinessCheck(name, label, ping) for name, label, ping in adapters.probes()),
         ),
         adapters=adapters.labels,
     )

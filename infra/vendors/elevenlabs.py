@@ -10,7 +10,8 @@ Turns whose message is null (tool calls and results) are skipped. Errors: status
 ``failed``, 401/403/404 and other 4xx → ``PermanentError``; 429, 5xx, timeouts and
 transport failures → ``TransientError``. The local archive reads the same JSON from
 ``<directory>/<id>.json``; a missing file is ``NotReadyError`` (written later, like a
-conversation still processing).
+conversation still processing). ``ping`` (readiness) lists one conversation,
+``GET {base}/v1/convai/conversations?page_size=1``, which checks the key.
 """
 
 from __future__ import annotations
@@ -95,21 +96,36 @@ class ElevenLabsConversations:
             PermanentError: Unknown conversation, access denied, or a failed conversation.
             TransientError: Timeout, transport failure, 429 or 5xx.
         """
-        url = f"{self._base_url}/v1/convai/conversations/{_checked_id(conversation_id)}"
-        try:
-            response = self._client.get(url, headers={"xi-api-key": self._api_key})
-        except httpx.TransportError as exc:
-            raise TransientError(f"ElevenLabs unreachable: {exc!r}") from exc
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise TransientError(f"ElevenLabs answered {status} for {conversation_id}")
-        if status >= 400:
-            raise PermanentError(f"ElevenLabs answered {status} for {conversation_id}")
+        path = f"/v1/convai/conversations/{_checked_id(conversation_id)}"
+        response = self._get(path, what=conversation_id)
         try:
             body = response.json()
         except ValueError as exc:
             raise TransientError(f"ElevenLabs reply is not JSON: {exc}") from exc
         return parse_conversation(conversation_id, body)
+
+    def ping(self) -> None:
+        """Check the key and the API answer (list one conversation).
+
+        Raises:
+            PermanentError: The key is wrong (401) or lacks access (403).
+            TransientError: Timeout, transport failure, 429 or 5xx.
+        """
+        self._get("/v1/convai/conversations", what="the conversation list", page_size=1)
+
+    def _get(self, path: str, *, what: str, **params: int) -> httpx.Response:
+        try:
+            response = self._client.get(
+                f"{self._base_url}{path}", params=params, headers={"xi-api-key": self._api_key}
+            )
+        except httpx.TransportError as exc:
+            raise TransientError(f"ElevenLabs unreachable: {exc!r}") from exc
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise TransientError(f"ElevenLabs answered {status} for {what}")
+        if status >= 400:
+            raise PermanentError(f"ElevenLabs answered {status} for {what}")
+        return response
 
     def close(self) -> None:
         """Close the HTTP client."""

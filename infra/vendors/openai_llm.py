@@ -116,6 +116,13 @@ def translate_openai_error(exc: openai.OpenAIError) -> NoReturn:
     raise PermanentError(f"OpenAI client error: {exc}") from exc
 
 
+def _retrieve_model(client: openai.OpenAI, model: str) -> None:
+    try:
+        client.models.retrieve(model)
+    except openai.OpenAIError as exc:
+        translate_openai_error(exc)
+
+
 def render_transcript(transcript: Sequence[TranscriptTurn]) -> str:
     """The transcript as ``Agent: ...`` / ``Caller: ...`` lines."""
     names = {"agent": "Agent", "user": "Caller"}
@@ -133,6 +140,15 @@ class OpenAIAnalyzer:
     def name(self) -> str:
         """``openai:<model>``."""
         return f"openai:{self._model}"
+
+    def ping(self) -> None:
+        """Check the key and the chat model (``models.retrieve``; no tokens are spent).
+
+        Raises:
+            TransientError: Timeout, connection failure, 429 or 5xx.
+            PermanentError: A wrong key (401) or an unknown model (404).
+        """
+        _retrieve_model(self._client, self._model)
 
     def analyze(
         self, transcript: Sequence[TranscriptTurn], *, reference_time: datetime, timezone: str
@@ -203,6 +219,15 @@ class OpenAIEmbedder:
     def name(self) -> str:
         """``openai:<model>``."""
         return f"openai:{self._model}"
+
+    def ping(self) -> None:
+        """Check the key and the embedding model (``models.retrieve``; no tokens are spent).
+
+        Raises:
+            TransientError: Timeout, connection failure, 429 or 5xx.
+            PermanentError: A wrong key (401) or an unknown model (404).
+        """
+        _retrieve_model(self._client, self._model)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed texts in one request, one vector per text, in order.

@@ -173,6 +173,16 @@ class QdrantVectorIndex:
             for point in response.points
         ]
 
+    def ping(self) -> None:
+        """Check the server answers (``get_collections``).
+
+        Raises:
+            TransientError: Qdrant is unreachable, timed out, or answered 429/5xx.
+            PermanentError: Qdrant refused the request (a wrong API key...).
+        """
+        with translated_errors("get_collections"):
+            self._client.get_collections()
+
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()

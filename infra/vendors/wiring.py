@@ -14,13 +14,14 @@ Rules:
 A vendor that is configured is used or the build fails: a half-configured vendor
 (a Pinecone key without an index, ``backend="qdrant"`` without a URL) raises
 ``ValueError`` instead of falling back to a local adapter. Labels name what was chosen
-(``local…`` for local adapters) for logs and ``/healthz``.
+(``local…`` for local adapters) for logs and ``/readyz``, which also runs ``probes()``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import openai
 import redis
@@ -36,6 +37,12 @@ from infra.vendors.local_embedder import HashingEmbedder
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
 from infra.vendors.pinecone_index import PineconeVectorIndex
 from infra.vendors.qdrant_index import QdrantVectorIndex
+
+
+@runtime_checkable
+class _Pingable(Protocol):
+    def ping(self) -> None: ...
+
 
 AnyAnalyzer = LocalAnalyzer | OpenAIAnalyzer
 AnyEmbedder = HashingEmbedder | OpenAIEmbedder
@@ -54,6 +61,26 @@ class VendorAdapters:
     checkpoints: RedisCheckpointReader
     labels: dict[str, str]
     closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def probes(self) -> list[tuple[str, str, Callable[[], None]]]:
+        """``(name, label, ping)`` of every adapter that talks to a service, for readiness.
+
+        Local adapters (in-process, or the SQL store the database check covers) have no
+        probe; checkpoints always do (Redis). Each ``ping`` raises ``TransientError`` or
+        ``PermanentError`` when its service does not answer.
+        """
+        adapters: dict[str, object] = {
+            "analyzer": self.analyzer,
+            "embedder": self.embedder,
+            "vectors": self.vectors,
+            "transcripts": self.transcripts,
+            "checkpoints": self.checkpoints,
+        }
+        return [
+            (name, self.labels[name], adapter.ping)
+            for name, adapter in adapters.items()
+            if isinstance(adapter, _Pingable)
+        ]
 
     def close(self) -> None:
         """Close every client ``build_adapters`` created (each once, newest first)."""

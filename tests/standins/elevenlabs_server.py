@@ -2,8 +2,9 @@
 
 ``GET /v1/convai/conversations/{id}`` with the ``xi-api-key`` header answers the
 conversation's JSON; ``add_conversation(..., processing_polls=N)`` makes it answer
-``status: processing`` (without transcript) N times before ``done``. Unknown ids get
-404 and a wrong key 401, as the real API does.
+``status: processing`` (without transcript) N times before ``done``.
+``GET /v1/convai/conversations`` lists the conversations (summaries, ``page_size`` of
+them). Unknown ids get 404 and a wrong key 401, as the real API does.
 """
 
 from __future__ import annotations
@@ -58,9 +59,11 @@ class ElevenLabsStandIn(StandInServer):
             self._processing[body["conversation_id"]] = processing_polls
 
     def handle(self, request: Request) -> Reply:
-        """Answer one conversation fetch."""
+        """Answer one conversation fetch or the conversation list."""
         if request.headers.get("xi-api-key") != self.api_key:
             return Reply(status=401, body={"detail": {"status": "invalid_api_key"}})
+        if request.method == "GET" and request.path == _PREFIX.rstrip("/"):
+            return self._list(request)
         if request.method != "GET" or not request.path.startswith(_PREFIX):
             return Reply(status=404, body={"detail": "Not Found"})
         conversation_id = request.path.removeprefix(_PREFIX)
@@ -72,3 +75,23 @@ class ElevenLabsStandIn(StandInServer):
                 self._processing[conversation_id] -= 1
                 return Reply(body={**body, "status": "processing", "transcript": []})
         return Reply(body=body)
+
+    def _list(self, request: Request) -> Reply:
+        page_size = int((request.query.get("page_size") or ["30"])[0])
+        with self._data_lock:
+            bodies = list(self.conversations.values())
+        summaries = [
+            {
+                "agent_id": body.get("agent_id"),
+                "conversation_id": body["conversation_id"],
+                "status": body.get("status"),
+            }
+            for body in bodies[:page_size]
+        ]
+        return Reply(
+            body={
+                "conversations": summaries,
+                "has_more": len(bodies) > page_size,
+                "next_cursor": None,
+            }
+        )

@@ -6,6 +6,7 @@
   deterministic and schema-valid, so contract suites can assert the same behaviour of
   the local and the OpenAI analyzer.
 - ``POST /v1/embeddings`` answers hashing-embedder vectors of the requested dimension.
+- ``GET /v1/models/{id}`` answers the model (any id: the stand-in serves every model).
 
 Script failures with ``fail_next`` and bad content with ``next_content``.
 """
@@ -24,6 +25,7 @@ from tests.standins.server_base import Reply, Request, StandInServer
 
 _REFERENCE = re.compile(r"Reference time: (\S+) \(time zone ([^)]+)\)")
 _ROLES = {"Agent": "agent", "Caller": "user"}
+_MODELS = "/v1/models/"
 
 
 def _error(status: int, message: str) -> Reply:
@@ -48,13 +50,15 @@ class OpenAIStandIn(StandInServer):
         self._contents.append(content)
 
     def handle(self, request: Request) -> Reply:
-        """Route to the two endpoints."""
+        """Route to the three endpoints."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided")
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return self._chat(request.json())
         if request.method == "POST" and request.path == "/v1/embeddings":
             return self._embeddings(request.json())
+        if request.method == "GET" and request.path.startswith(_MODELS):
+            return self._model(request.path.removeprefix(_MODELS))
         return _error(404, f"no route {request.method} {request.path}")
 
     def _chat(self, body: dict[str, Any]) -> Reply:
@@ -97,6 +101,14 @@ class OpenAIStandIn(StandInServer):
             timezone=reference.group(2),
         )
         return analysis.model_dump_json(include={"summary", "topics", "sentiment", "callback"})
+
+    @staticmethod
+    def _model(model: str) -> Reply:
+        if not model:
+            return _error(404, "no model id")
+        return Reply(
+            body={"id": model, "object": "model", "created": 1_767_225_600, "owned_by": "standin"}
+        )
 
     @staticmethod
     def _embeddings(body: dict[str, Any]) -> Reply:
