@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import HealthCheckJobData, PostCallJobData, TranscriptTurn
 from infra.store.records import AgentBinding, AgentKind
@@ -79,22 +79,22 @@ class _Model(BaseModel):
 
 
 class WebhookTurn(_Model):
-    """One transcript turn, in either shape (``message`` or the older ``content``)."""
+    """One transcript turn, in either shape (``message`` or the older ``content``).
 
-    role: Literal["agent", "user"] = Field(description="Who spoke.")
+    The role is kept as sent: a role that is neither the agent's nor the caller's (a
+    system or tool turn, or a name ElevenLabs adds later) drops that turn when mapping,
+    never the call — ElevenLabs does not redeliver a rejected webhook.
+    """
+
+    role: str = Field(description="Who spoke, as the platform names it.")
     message: str | None = Field(default=None, description="What was said.")
     content: str | None = Field(default=None, description="What was said (older shape).")
     time_in_call_secs: float | None = Field(default=None, description="Seconds into the call.")
 
-    @field_validator("role", mode="before")
-    @classmethod
-    def _normalise_role(cls, value: object) -> object:
-        if isinstance(value, str):
-            mapped = _ROLES.get(value.strip().lower())
-            if mapped is None:
-                raise ValueError(f"unknown role {value!r}; expected one of {sorted(_ROLES)}")
-            return mapped
-        return value
+    @property
+    def speaker(self) -> Literal["agent", "user"] | None:
+        """``agent`` or ``user``; None for any other role."""
+        return _ROLES.get(self.role.strip().lower())
 
     @property
     def text(self) -> str:
@@ -138,7 +138,10 @@ class CallData(_Model):
 
     @property
     def turns(self) -> list[TranscriptTurn] | None:
-        """The transcript as contract turns, empty turns dropped; None when absent."""
+        """The transcript as contract turns; empty and non-speech turns dropped.
+
+        None when the webhook carried no transcript (the pipeline then fetches it).
+        """
         if self.transcript is None:
             return None
         raw = (
@@ -147,9 +150,9 @@ class CallData(_Model):
             else self.transcript
         )
         return [
-            TranscriptTurn(role=t.role, message=t.text, time_in_call_secs=t.time_in_call_secs)
+            TranscriptTurn(role=speaker, message=t.text, time_in_call_secs=t.time_in_call_secs)
             for t in raw
-            if t.text
+            if t.text and (speaker := t.speaker) is not None
         ]
 
     @property

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import falcon
-import pydantic
 import pytest
 
 from contracts import HealthCheckJobData, PostCallJobData
@@ -87,11 +86,18 @@ def test_a_webhook_without_transcript_leaves_it_to_be_fetched() -> None:
     assert contract.transcript is None
 
 
-def test_an_unknown_role_is_a_validation_error_naming_the_turn() -> None:
-    payload = current_payload(transcript=[{"role": "narrator", "message": "Once upon a time"}])
-    with pytest.raises(pydantic.ValidationError) as caught:
-        elevenlabs.TranscriptionEvent.model_validate(payload)
-    assert "unknown role 'narrator'" in str(caught.value)
+def test_a_turn_with_an_unknown_role_is_dropped_and_the_call_kept() -> None:
+    payload = current_payload(
+        transcript=[
+            {"role": "system", "message": "Tool result: order 123 shipped"},
+            {"role": "user", "message": "Where is my order?"},
+        ]
+    )
+    data = elevenlabs.TranscriptionEvent.model_validate(payload).data
+    contract = elevenlabs.to_contract(data, binding=GENERAL, kind="general", job_id="j4")
+    assert isinstance(contract, PostCallJobData)
+    assert contract.transcript is not None
+    assert [(t.role, t.message) for t in contract.transcript] == [("user", "Where is my order?")]
 
 
 def test_health_check_kind_comes_from_the_binding_or_the_dynamic_variable() -> None:
