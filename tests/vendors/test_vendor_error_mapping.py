@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from contracts import TranscriptTurn
 from contracts.errors import NotReadyError, PermanentError, TransientError
 from contracts.values import VectorRecord
-from infra.settings import ElevenLabsSettings, OpenAISettings, PineconeSettings
+from infra.settings import OpenAISettings, PineconeSettings
 from infra.vendors.elevenlabs import ElevenLabsConversations, LocalConversationArchive
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
 from infra.vendors.pinecone_index import PineconeVectorIndex, sanitize_metadata
@@ -187,20 +187,6 @@ def test_sanitised_metadata_is_accepted_by_the_data_plane(
 
 
 # --- ElevenLabs -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def conversations(elevenlabs_standin: ElevenLabsStandIn) -> Iterator[ElevenLabsConversations]:
-    settings = ElevenLabsSettings(
-        api_key=SecretStr(elevenlabs_standin.api_key),
-        base_url=elevenlabs_standin.url,
-        timeout_s=0.3,
-    )
-    source = ElevenLabsConversations.from_settings(settings)
-    try:
-        yield source
-    finally:
-        source.close()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
 from contracts.errors import PermanentError, TransientError
-from infra.settings import ElevenLabsSettings, OpenAISettings, Settings, load_settings
+from infra.settings import OpenAISettings, Settings, load_settings
 from infra.store.engine import create_engine
 from infra.vendors.elevenlabs import ElevenLabsConversations
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
@@ -110,20 +110,6 @@ def test_an_openai_ping_timeout_is_transient(
 
 
 # --- ElevenLabs -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def conversations(elevenlabs_standin: ElevenLabsStandIn) -> Iterator[ElevenLabsConversations]:
-    settings = ElevenLabsSettings(
-        api_key=SecretStr(elevenlabs_standin.api_key),
-        base_url=elevenlabs_standin.url,
-        timeout_s=0.3,
-    )
-    source = ElevenLabsConversations.from_settings(settings)
-    try:
-        yield source
-    finally:
-        source.close()
 
 
 def test_the_elevenlabs_ping_lists_one_conversation_with_the_key(
