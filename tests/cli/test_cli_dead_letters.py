@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+from typer.testing import CliRunner
+
+from contracts.errors import PermanentError
+from infra.bus.broker import SwitchboardBroker, build_broker
+from infra.bus.dead_letters import DeadLetters
+from infra.bus.failures import FailureRecorder
+from infra.bus.publisher import BrokerPublisher
+from infra.bus.publishing import Envelope
+from infra.cli.main import app
+from infra.settings import BrokerSettings
+from tests.bus.support import running_worker, wait_until
+
+QUEUE = "calls.analyze"
+
+
+@pytest.fixture
+def broker(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SwitchboardBroker]:
+    settings = BrokerSettings(namespace=f"sbcli-{uuid.uuid4().hex[:8]}", socket_timeout_s=2)
+    monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
+    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", settings.namespace)
+    built = build_broker(settings, redis_url, middleware=[FailureRecorder(settings.namespace)])
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def _dead_letter(broker: SwitchboardBroker) -> str:
+    def analyze(payload: dict[str, Any]) -> None:
+        raise PermanentError(f"model refused conversation {payload['conversation_id']}")
+
+    dramatiq.actor(broker=broker, actor_name="analyze_call", queue_name=QUEUE, max_retries=0)(
+        analyze
+    )
+    options = {"correlation_id": "conv_dead_1", "job_id": "job-1", "contract": "CallTranscribed"}
+    envelope = Envelope(QUEUE, "analyze_call", {"conversation_id": "conv_dead_1"}, options)
+    message_id = BrokerPublisher(broker).publish(envelope)
+    letters = DeadLetters(broker.client, broker.namespace)
+    with running_worker(broker):
+        wait_until(lambda: letters.get(message_id) is not None, timeout_s=10)
+    return message_id
+
+
+def test_list_shows_each_dead_letter_with_its_call_and_reason(broker: SwitchboardBroker) -> None:
+    message_id = _dead_letter(broker)
+    result = CliRunner().invoke(app, ["dead-letters", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert message_id in result.stdout
+    assert "conv_dead_1" in result.stdout
+    assert "PermanentError: model refused conversation conv_dead_1" in result.stdout
+
+
+def test_show_prints_the_message_and_the_traceback(broker: SwitchboardBroker) -> None:
+    message_id = _dead_letter(broker)
+    result = CliRunner().invoke(app, ["dead-letters", "show", message_id])
+    assert result.exit_code == 0, result.output
+    assert '"correlation_id": "conv_dead_1"' in result.stdout
+    assert "Traceback (most recent call last)" in result.stdout
+    assert "attempts 1" in result.stdout
+
+
+def test_show_of_an_unknown_id_says_where_to_find_ids(broker: SwitchboardBroker) -> None:
+    result = CliRunner().invoke(app, ["dead-letters", "show", "no-such-id"])
+    assert result.exit_code == 1
+    assert "no dead letter with id no-such-id" in result.stderr
+    assert "dead-letters list" in result.stderr
+
+
+def test_an_empty_queue_says_so(broker: SwitchboardBroker) -> None:
+    result = CliRunner().invoke(app, ["dead-letters", "list", "--queue", QUEUE])
+    assert result.exit_code == 0
+    assert f"no dead letters on {QUEUE}" in result.stdout
