@@ -7,6 +7,10 @@ Nothing happens at import time.
 
 from __future__ import annotations
 
+import atexit
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import falcon
 
 from infra.bus.publisher import connect_publisher
@@ -31,20 +35,38 @@ def _broker_label(settings: Settings) -> str:
     return "redis" if settings.broker.url else "embedded-valkey"
 
 
-def application() -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the API from the environment's settings.
+@dataclass(frozen=True)
+class Api:
+    """The built API and the function that closes every client it opened."""
+
+    app: falcon.App[falcon.Request, falcon.Response]
+    close: Callable[[], None]
+
+
+def build_api(settings: Settings) -> Api:
+    """Open the database, broker and vendor clients and build the app over them.
 
     Raises:
-        DatabaseNotMigrated: The database is behind the code's migrations; the worker
-            refuses to start (run ``switchboard db upgrade``).
+        DatabaseNotMigrated: The database is behind the code's migrations (nothing is
+            left open).
     """
-    settings = load_settings()
-    configure_logging(settings, process="api")
     engine = create_engine(settings.database_url, echo=settings.database.echo)
-    ensure_migrated(engine)
-    url = resolve_broker_url(settings)
-    publisher = connect_publisher(settings.broker, url)
-    adapters = build_adapters(settings, engine=engine, redis_url=url)
+    closers: list[Callable[[], None]] = [engine.dispose]
+
+    def close() -> None:
+        while closers:
+            closers.pop()()
+
+    try:
+        ensure_migrated(engine)
+        url = resolve_broker_url(settings)
+        publisher = connect_publisher(settings.broker, url)
+        closers.append(publisher.close)
+        adapters = build_adapters(settings, engine=engine, redis_url=url)
+        closers.append(adapters.close)
+    except BaseException:
+        close()
+        raise
     secret = settings.elevenlabs.webhook_secret
     admin = settings.admin_token
     deps = ApiDeps(
@@ -65,4 +87,20 @@ def application() -> falcon.App[falcon.Request, falcon.Response]:
         adapters=adapters.labels,
     )
     get_logger(__name__).info("api ready", adapters=adapters.labels)
-    return create_app(deps)
+    return Api(create_app(deps), close)
+
+
+def application() -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the API from the environment's settings; its clients close at process exit.
+
+    Raises:
+        DatabaseNotMigrated: The database is behind the code's migrations; the worker
+            refuses to start (run ``switchboard db upgrade``).
+    """
+    settings = load_settings()
+    configure_logging(settings, process="api")
+    api = build_api(settings)
+    # A gunicorn worker exits through sys.exit, which runs atexit handlers: its Redis,
+    # database and vendor connections close cleanly instead of being dropped.
+    atexit.register(api.close)
+    return api.app

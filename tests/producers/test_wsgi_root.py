@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import structlog
 from falcon import testing
 
-from infra.bus.publisher import BrokerPublisher, connect_publisher
-from infra.settings import BrokerSettings, Settings
+from infra.settings import load_settings
 from infra.store.migrate import DatabaseNotMigrated, upgrade
-from infra.vendors.wiring import VendorAdapters, build_adapters
-from producers import wsgi
-from producers.wsgi import application
+from producers.wsgi import Api, application, build_api
 from tests.producers.api_support import NOW, SECRET, current_payload, encode, sign
 from tests.standins.openai_server import OpenAIStandIn
 
@@ -35,32 +30,18 @@ def restored_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def closed_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Close the broker publisher and the adapters ``application()`` builds, after the test.
+def api_client(environment: str) -> Iterator[Callable[[], testing.TestClient]]:
+    """Build the API as the root does (``build_api``) and close its clients after the test."""
+    built: list[Api] = []
 
-    The root keeps them for the worker's lifetime; a test must close their Redis and HTTP
-    clients itself, or a socket found by the garbage collector fails it
-    (``filterwarnings=error``).
-    """
-    closers: list[Callable[[], None]] = []
+    def client() -> testing.TestClient:
+        api = build_api(load_settings())
+        built.append(api)
+        return testing.TestClient(api.app)
 
-    def publisher(settings: BrokerSettings, url: str) -> BrokerPublisher:
-        connected = connect_publisher(settings, url)
-        closers.append(connected.close)
-        return connected
-
-    def adapters(settings: Settings, *, engine: sa.Engine, redis_url: str) -> VendorAdapters:
-        built = build_adapters(settings, engine=engine, redis_url=redis_url)
-        closers.append(built.close)
-        return built
-
-    monkeypatch.setattr(wsgi, "connect_publisher", publisher)
-    monkeypatch.setattr(wsgi, "build_adapters", adapters)
-    try:
-        yield
-    finally:
-        while closers:
-            closers.pop()()
+    yield client
+    for api in built:
+        api.close()
 
 
 @pytest.fixture
@@ -69,7 +50,6 @@ def environment(
     tmp_path: Path,
     redis_url: str,
     restored_logging: None,
-    closed_clients: None,
 ) -> str:
     database_url = f"sqlite:///{tmp_path / 'api.db'}"
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
@@ -90,63 +70,58 @@ def test_the_root_refuses_to_start_on_an_unmigrated_database(environment: str) -
 
 @pytest.mark.redis
 def test_the_root_wires_a_ready_api_on_the_configured_database_and_broker(
-    environment: str,
+    environment: str, api_client: Callable[[], testing.TestClient]
 ) -> None:
     upgrade(environment)
-    client = testing.TestClient(application())
-    try:
-        ready = client.simulate_get("/readyz")
-        assert ready.status_code == 200, ready.text
-        assert ready.json["checks"]["database"] == {"ok": True, "adapter": "sqlite", "error": None}
-        assert ready.json["checks"]["broker"] == {"ok": True, "adapter": "redis", "error": None}
-        assert ready.json["adapters"]["vectors"].startswith("local")
+    client = api_client()
+    ready = client.simulate_get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json["checks"]["database"] == {"ok": True, "adapter": "sqlite", "error": None}
+    assert ready.json["checks"]["broker"] == {"ok": True, "adapter": "redis", "error": None}
+    assert ready.json["adapters"]["vectors"].startswith("local")
 
-        body = encode(current_payload())
-        headers = {"ElevenLabs-Signature": sign(body, at=NOW)}
-        # The root's clock is the real one: a signature from the tests' fixed past is too old,
-        # which proves the configured secret and tolerance are wired (401, not 503).
-        assert (
-            client.simulate_post(
-                "/api/webhooks/elevenlabs/call-ended", body=body, headers=headers
-            ).status_code
-            == 401
-        )
-    finally:
-        del client
-        gc.collect()
+    body = encode(current_payload())
+    headers = {"ElevenLabs-Signature": sign(body, at=NOW)}
+    # The root's clock is the real one: a signature from the tests' fixed past is too old,
+    # which proves the configured secret and tolerance are wired (401, not 503).
+    assert (
+        client.simulate_post(
+            "/api/webhooks/elevenlabs/call-ended", body=body, headers=headers
+        ).status_code
+        == 401
+    )
 
 
 @pytest.mark.redis
 def test_the_readiness_of_a_configured_vendor_is_probed_and_a_failure_named(
-    environment: str, monkeypatch: pytest.MonkeyPatch, openai_standin: OpenAIStandIn
+    environment: str,
+    api_client: Callable[[], testing.TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+    openai_standin: OpenAIStandIn,
 ) -> None:
     monkeypatch.setenv("SWITCHBOARD_OPENAI__API_KEY", openai_standin.api_key)
     monkeypatch.setenv("SWITCHBOARD_OPENAI__BASE_URL", openai_standin.base_url)
     monkeypatch.setenv("SWITCHBOARD_OPENAI__MAX_RETRIES", "0")
     monkeypatch.setenv("SWITCHBOARD_OPENAI__TIMEOUT_S", "2")
     upgrade(environment)
-    client = testing.TestClient(application())
-    try:
-        ready = client.simulate_get("/readyz")
-        assert ready.status_code == 200, ready.text
-        checks = ready.json["checks"]
-        assert list(checks) == ["database", "broker", "analyzer", "embedder", "checkpoints"]
-        assert checks["analyzer"] == {"ok": True, "adapter": "openai:gpt-4o-mini", "error": None}
-        assert checks["embedder"]["ok"] is True
+    client = api_client()
+    ready = client.simulate_get("/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json["checks"]
+    assert list(checks) == ["database", "broker", "analyzer", "embedder", "checkpoints"]
+    assert checks["analyzer"] == {"ok": True, "adapter": "openai:gpt-4o-mini", "error": None}
+    assert checks["embedder"]["ok"] is True
 
-        openai_standin.fail_next(401, path_prefix="/v1/models/gpt-4o-mini")
-        failing = client.simulate_get("/readyz")
-        assert failing.status_code == 503, failing.text
-        assert failing.json["status"] == "unavailable"
-        analyzer = failing.json["checks"]["analyzer"]
-        assert analyzer["ok"] is False
-        assert analyzer["adapter"] == "openai:gpt-4o-mini"
-        assert analyzer["error"].startswith("PermanentError:")
-        assert "401" in analyzer["error"]
-        assert failing.json["checks"]["embedder"]["ok"] is True
-        assert failing.json["checks"]["database"]["ok"] is True
+    openai_standin.fail_next(401, path_prefix="/v1/models/gpt-4o-mini")
+    failing = client.simulate_get("/readyz")
+    assert failing.status_code == 503, failing.text
+    assert failing.json["status"] == "unavailable"
+    analyzer = failing.json["checks"]["analyzer"]
+    assert analyzer["ok"] is False
+    assert analyzer["adapter"] == "openai:gpt-4o-mini"
+    assert analyzer["error"].startswith("PermanentError:")
+    assert "401" in analyzer["error"]
+    assert failing.json["checks"]["embedder"]["ok"] is True
+    assert failing.json["checks"]["database"]["ok"] is True
 
-        assert client.simulate_get("/readyz").status_code == 200
-    finally:
-        del client
-        gc.collect()
+    assert client.simulate_get("/readyz").status_code == 200
