@@ -40,6 +40,13 @@ def _call_fields(overrides: dict[str, Any]) -> dict[str, Any]:
     return fields | overrides
 
 
+def _call_details(**extra: Any) -> dict[str, Any]:
+    """The identity of the default call plus the details every pipeline contract carries."""
+    return _call_fields(
+        {"started_at": STARTED_AT, "duration_secs": 95, "call_status": "done", **extra}
+    )
+
+
 def make_transcript() -> list[TranscriptTurn]:
     """A short call in which the caller asks to be called back tomorrow."""
     lines: list[tuple[Literal["agent", "user"], str]] = [
@@ -78,57 +85,25 @@ def make_analysis(**overrides: Any) -> CallAnalysis:
 
 def make_post_call_job(**overrides: Any) -> PostCallJobData:
     """A post-call job with an inline transcript."""
-    fields = _call_fields(
-        {
-            "transcript": make_transcript(),
-            "started_at": STARTED_AT,
-            "duration_secs": 95,
-            "call_status": "done",
-            "timezone": "Europe/London",
-        }
-    )
+    fields = _call_details(transcript=make_transcript(), timezone="Europe/London")
     return PostCallJobData.model_validate(fields | overrides)
 
 
 def make_transcribed(**overrides: Any) -> CallTranscribed:
     """A transcribed call."""
-    fields = _call_fields(
-        {
-            "transcript": make_transcript(),
-            "started_at": STARTED_AT,
-            "duration_secs": 95,
-            "call_status": "done",
-            "timezone": "Europe/London",
-        }
-    )
+    fields = _call_details(transcript=make_transcript(), timezone="Europe/London")
     return CallTranscribed.model_validate(fields | overrides)
 
 
 def make_analyzed(**overrides: Any) -> CallAnalyzed:
     """An analyzed call."""
-    fields = _call_fields(
-        {
-            "transcript": make_transcript(),
-            "analysis": make_analysis(),
-            "started_at": STARTED_AT,
-            "duration_secs": 95,
-            "call_status": "done",
-        }
-    )
+    fields = _call_details(transcript=make_transcript(), analysis=make_analysis())
     return CallAnalyzed.model_validate(fields | overrides)
 
 
 def make_indexed(**overrides: Any) -> CallIndexed:
     """An indexed call; its vector ids follow the (possibly overridden) conversation id."""
-    fields = _call_fields(
-        {
-            "analysis": make_analysis(),
-            "started_at": STARTED_AT,
-            "duration_secs": 95,
-            "call_status": "done",
-        }
-    )
-    fields |= overrides
+    fields = _call_details(analysis=make_analysis()) | overrides
     conversation = fields["conversation_id"]
     fields.setdefault(
         "vector_ids", [summary_vector_id(conversation), transcript_vector_id(conversation, 0)]
