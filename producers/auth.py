@@ -25,11 +25,6 @@ class Principal:
 
     tenant_id: str | None
 
-    @property
-    def is_admin(self) -> bool:
-        """Whether the caller holds the admin token."""
-        return self.tenant_id is None
-
 
 def _unauthorized(detail: str) -> falcon.HTTPUnauthorized:
     return falcon.HTTPUnauthorized(title="Unauthorized", description=detail, challenges=["Bearer"])

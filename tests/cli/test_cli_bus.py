@@ -8,6 +8,7 @@ import dramatiq
 import pytest
 from typer.testing import CliRunner
 
+from contracts import CONTRACTS
 from contracts.errors import PermanentError
 from infra.bus.broker import SwitchboardBroker, build_broker
 from infra.bus.dead_letters import DeadLetters
@@ -78,3 +79,27 @@ def test_an_empty_queue_says_so(broker: SwitchboardBroker) -> None:
     result = CliRunner().invoke(app, ["dead-letters", "list", "--queue", QUEUE])
     assert result.exit_code == 0
     assert f"no dead letters on {QUEUE}" in result.stdout
+
+
+def test_queues_counts_each_pipeline_queue_including_the_dead_letter(
+    broker: SwitchboardBroker, redis_url: str
+) -> None:
+    _dead_letter(broker)
+    # Published as a producer would, from a broker no worker listens on.
+    producer = build_broker(BrokerSettings(namespace=broker.namespace), redis_url)
+    try:
+        BrokerPublisher(producer).publish(
+            Envelope("calls.persist", "persist_call", {"conversation_id": "conv_2"}, {})
+        )
+    finally:
+        producer.close()
+    result = CliRunner().invoke(app, ["queues"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:6]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert rows["calls.analyze"] == ["0", "0", "0", "1"], result.stdout
+    assert rows["calls.persist"] == ["1", "0", "0", "0"], result.stdout
+    assert set(rows) == {c.route.queue for c in CONTRACTS}

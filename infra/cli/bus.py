@@ -1,8 +1,9 @@
-"""``switchboard dead-letters list | show``: what failed, and why, for on-call engineers.
+"""``switchboard queues`` and ``dead-letters list | show``: the bus, for on-call engineers.
 
-Read-only: Dramatiq keeps each dead letter's payload and ``FailureRecorder`` keeps its
-exception, traceback and attempt count; these commands join the two. Editing and
-replaying dead letters come with the DLQ tool.
+Read-only. ``queues`` counts each pipeline queue's messages by state. Dramatiq keeps
+each dead letter's payload and ``FailureRecorder`` keeps its exception, traceback and
+attempt count; the ``dead-letters`` commands join the two. Editing and replaying dead
+letters come with the DLQ tool.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+import redis
 import typer
 from rich.syntax import Syntax
+from rich.table import Table
 from rich.text import Text
 
+from contracts import CONTRACTS
 from contracts.errors import TransientError
 from infra.bus.broker import redis_client
 from infra.bus.dead_letters import DeadLetter, DeadLetters
+from infra.bus.queues import queue_depths
 from infra.cli.output import fail, out
 from infra.embedded import running_server
 from infra.settings import Settings, load_settings
@@ -27,7 +32,8 @@ app = typer.Typer(help="Inspect dead-lettered messages (read-only).", no_args_is
 
 
 @contextmanager
-def _dead_letters(settings: Settings) -> Iterator[DeadLetters]:
+def _broker(settings: Settings) -> Iterator[redis.Redis]:
+    """A client of the configured broker, or of the running embedded Valkey."""
     url = settings.broker.url
     if not url:
         record = running_server(settings.data_dir)
@@ -40,11 +46,33 @@ def _dead_letters(settings: Settings) -> Iterator[DeadLetters]:
         url = record.url
     client = redis_client(settings.broker, url)
     try:
-        yield DeadLetters(client, settings.broker.namespace)
+        yield client
     except TransientError as error:
-        fail(f"cannot read dead letters: {error}", hint="is the broker running?")
+        fail(f"cannot read the broker: {error}", hint="is the broker running?")
     finally:
         client.close()
+
+
+@contextmanager
+def _dead_letters(settings: Settings) -> Iterator[DeadLetters]:
+    with _broker(settings) as client:
+        yield DeadLetters(client, settings.broker.namespace)
+
+
+def queues() -> None:
+    """Messages per pipeline queue: ready, delayed (retry backoff), in flight, dead."""
+    settings = load_settings()
+    names = sorted({contract.route.queue for contract in CONTRACTS})
+    with _broker(settings) as client:
+        depths = queue_depths(client, settings.broker.namespace, names)
+    table = Table(title=f"Queues ({settings.broker.namespace})")
+    table.add_column("Queue")
+    for column in ("Ready", "Delayed", "In flight", "Dead"):
+        table.add_column(column, justify="right")
+    for name, depth in depths.items():
+        dead = Text(str(depth.dead), style="bold red" if depth.dead else "")
+        table.add_row(name, str(depth.ready), str(depth.delayed), str(depth.in_flight), dead)
+    out().print(table)
 
 
 def _reason(letter: DeadLetter) -> str:
