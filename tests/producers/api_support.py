@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.errors import TransientError
 from infra.bus.publishing import Envelope
+from infra.demo import signing
 
 SECRET = "whsec-test-secret"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -23,8 +22,7 @@ PROBLEM_JSON = "application/problem+json"
 
 def sign(body: bytes, *, at: int = NOW, secret: str = SECRET) -> str:
     """The ``ElevenLabs-Signature`` header of ``body`` signed at ``at``."""
-    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={at},v0={digest}"
+    return signing.sign(secret, body, timestamp=at)
 
 
 def current_payload(
