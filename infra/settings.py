@@ -288,3 +288,11 @@ def describe_variables() -> list[tuple[str, str, str]]:
 def _default_text(field: FieldInfo) -> str:
     default = field.get_default(call_default_factory=True)
     return "" if default is None else str(default)
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, to pass on to child processes.
+
+    Children need PATH, locale and the like; their own ``Settings`` interprets the rest.
+    """
+    return dict(os.environ)

@@ -26,6 +26,8 @@ from typing import IO
 from rich.console import Console
 from rich.text import Text
 
+from infra.settings import process_environment
+
 STYLES: dict[str, str] = {"api": "cyan", "worker": "magenta", "scheduler": "yellow"}
 """Prefix colours of the stack's processes."""
 
@@ -33,13 +35,8 @@ STYLES: dict[str, str] = {"api": "cyan", "worker": "magenta", "scheduler": "yell
 def child_env(
     overrides: Mapping[str, str], *, drop_prefixes: tuple[str, ...] = ()
 ) -> dict[str, str]:
-    """The environment of a child process: ours, minus dropped names, plus ``overrides``.
-
-    Children need PATH, locale and the like; their configuration is still read by
-    ``Settings`` in the child, which is why this copies the environment instead of
-    interpreting it.
-    """
-    inherited = dict(os.environ)  # noqa: TID251 (passed through to children, not read)
+    """The environment of a child process: ours, minus dropped names, plus ``overrides``."""
+    inherited = process_environment()
     kept = {k: v for k, v in inherited.items() if not k.upper().startswith(drop_prefixes)}
     return {**kept, **overrides}
 
