@@ -30,6 +30,7 @@ from actors.registry import WorkerPorts, build_throttles, register_actors
 from actors.shell import progress_on_failure
 from infra.bus.broker import SwitchboardBroker, build_broker
 from infra.bus.failures import FailureRecorder
+from infra.bus.log_filters import RedactMessages
 from infra.bus.maintenance import QueueMaintenance
 from infra.bus.publisher import BrokerPublisher
 from infra.embedded import resolve_broker_url
@@ -135,7 +136,7 @@ def setup() -> None:
         ValueError: A vendor is configured incompletely.
     """
     settings = load_settings()
-    configure_logging(settings, process="worker")
+    configure_logging(settings, process="worker", filters=[RedactMessages()])
     url = resolve_broker_url(settings)
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     ensure_migrated(engine)

@@ -1,29 +1,53 @@
 """Structured logging: structlog over the standard library, configured once per process.
 
 Development gets readable console lines; production gets one JSON object per line. The
-correlation id (the conversation id) is bound with ``bind_context`` and appears on every
-line logged while it is bound, from the webhook to the last pipeline step.
+correlation id is bound with ``bind_context`` and appears on every line logged while it
+is bound, from the webhook to the last pipeline step.
+
+Two rules keep the logs safe and bounded:
+
+- No personal data: tracebacks are rendered plainly, never with local variables (the
+  console renderer's rich tracebacks print every frame's locals, transcripts
+  included); processes add filters that redact payloads from library log lines
+  (``infra.bus.log_filters``); contracts hide input values in validation errors.
+- Bounded volume: ``RepeatLimiter`` lets the same warning or error (same logger,
+  template and exception type) through a few times per window, then counts it and
+  says how many were held back, so an outage costs a handful of lines a minute instead
+  of a traceback per retry.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from infra.settings import Settings
 
+REPEAT_WINDOW_S = 60.0
+"""The window of ``RepeatLimiter``."""
 
-def configure_logging(settings: Settings, *, process: str) -> None:
+REPEAT_BURST = 3
+"""How many records of one kind pass in each window before the rest are counted."""
+
+
+def configure_logging(
+    settings: Settings, *, process: str, filters: Sequence[logging.Filter] = ()
+) -> None:
     """Configure structlog and the standard library for this process.
 
     Args:
         settings: The process settings (level, format, environment).
         process: Name bound to every line (``api``, ``worker``, ``scheduler``, ``cli``).
+        filters: Extra filters of the root handler, run before the repeat limiter
+            (e.g. redaction of library log lines).
     """
     use_json = settings.log_format == "json" or (
         settings.log_format == "auto" and settings.environment == "production"
@@ -37,7 +61,11 @@ def configure_logging(settings: Settings, *, process: str) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            # The default (rich) formatter prints each frame's local variables.
+            exception_formatter=structlog.dev.plain_traceback,
+        )
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -49,6 +77,9 @@ def configure_logging(settings: Settings, *, process: str) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    for extra in filters:
+        handler.addFilter(extra)
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
@@ -64,6 +95,79 @@ def configure_logging(settings: Settings, *, process: str) -> None:
 
 def _identity(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return event
+
+
+@dataclass
+class _Seen:
+    window_start: float
+    passed: int = 0
+    held: int = 0
+
+
+class RepeatLimiter(logging.Filter):
+    """Lets at most ``burst`` similar warnings or errors through per ``window_s``.
+
+    Records are similar when they share the logger, the message template (before
+    interpolation, so different message ids count as one kind) and the exception
+    type. The first record after a window in which some were held back says how many
+    (``... [312 similar held back in the last 60 s]``). INFO and below always pass.
+
+    Args:
+        window_s: The window length.
+        burst: Records of one kind passed per window.
+        clock: Monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        window_s: float = REPEAT_WINDOW_S,
+        burst: int = REPEAT_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.burst = burst
+        self._clock = clock
+        self._seen: dict[tuple[str, str, str], _Seen] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass, count or annotate ``record``."""
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, *_kind(record))
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is None or now - seen.window_start >= self.window_s:
+                held = seen.held if seen is not None else 0
+                self._seen[key] = _Seen(window_start=now, passed=1)
+                if held:
+                    _annotate(record, f"[{held} similar held back in the last {self.window_s:g} s]")
+                return True
+            if seen.passed < self.burst:
+                seen.passed += 1
+                return True
+            seen.held += 1
+            return False
+
+
+def _kind(record: logging.LogRecord) -> tuple[str, str]:
+    """The template and exception type of a standard-library or structlog record."""
+    if isinstance(record.msg, dict):
+        error = record.msg.get("exc_info")
+        exc_type = type(error).__name__ if isinstance(error, BaseException) else ""
+        return str(record.msg.get("event", "")), exc_type
+    exc_type = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+    return str(record.msg), exc_type
+
+
+def _annotate(record: logging.LogRecord, note: str) -> None:
+    if isinstance(record.msg, dict):
+        # A structlog event dict, wrapped for the formatter.
+        record.msg = {**record.msg, "held_back": note}
+    else:
+        record.msg = f"{record.msg} {note.replace('%', '%%')}"
 
 
 @contextmanager

@@ -1,0 +1,92 @@
+"""Logs carry no personal data and stay bounded during an outage."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from dramatiq import Message
+
+from contracts.errors import TransientError
+from infra.bus.log_filters import RedactMessages
+from infra.logs import RepeatLimiter, configure_logging
+from infra.settings import load_settings
+
+SECRET = "my date of birth is 1 April 1970"
+
+
+def _record(msg: str, *args: object, level: int = logging.ERROR) -> logging.LogRecord:
+    return logging.LogRecord("dramatiq.worker", level, __file__, 1, msg, args, None)
+
+
+def test_the_repeat_limiter_passes_a_burst_then_counts_what_it_holds_back() -> None:
+    now = [0.0]
+    limiter = RepeatLimiter(window_s=60, burst=2, clock=lambda: now[0])
+    records = [_record("Consumer encountered a connection error: %s", i) for i in range(10)]
+    assert [limiter.filter(r) for r in records] == [True, True] + [False] * 8
+    now[0] = 61.0
+    later = _record("Consumer encountered a connection error: %s", "again")
+    assert limiter.filter(later)
+    assert "[8 similar held back in the last 60 s]" in later.getMessage()
+
+
+def test_the_repeat_limiter_keeps_different_templates_and_info_lines_apart() -> None:
+    limiter = RepeatLimiter(window_s=60, burst=1, clock=lambda: 0.0)
+    assert limiter.filter(_record("first kind %s", 1))
+    assert not limiter.filter(_record("first kind %s", 2))
+    assert limiter.filter(_record("second kind %s", 1))
+    assert all(limiter.filter(_record("step done %s", i, level=logging.INFO)) for i in range(5))
+
+
+def test_dramatiq_lines_name_the_message_but_never_print_its_payload() -> None:
+    message: Message[object] = Message(
+        queue_name="calls.analyze",
+        actor_name="analyze_call",
+        args=({"transcript": [{"role": "user", "message": SECRET}]},),
+        kwargs={},
+        options={},
+    )
+    record = _record("Message %s was skipped.", message)
+    assert RedactMessages().filter(record)
+    assert record.getMessage() == f"Message analyze_call[{message.message_id}] was skipped."
+
+
+def test_an_expected_transient_failure_is_one_warning_line_without_a_traceback() -> None:
+    message: Message[object] = Message(
+        queue_name="q", actor_name="index_call", args=({"secret": SECRET},), kwargs={}, options={}
+    )
+    error = TransientError("Pinecone upsert failed: timed out")
+    record = logging.LogRecord(
+        "dramatiq.worker",
+        logging.ERROR,
+        __file__,
+        1,
+        "Failed to process message %s with unhandled exception.",
+        (message,),
+        exc_info=(TransientError, error, None),
+    )
+    RedactMessages().filter(record)
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert SECRET not in record.getMessage()
+    assert "TransientError: Pinecone upsert failed: timed out" in record.getMessage()
+
+
+def _leak(transcript: str) -> None:
+    summary = transcript.upper()
+    raise ValueError(f"analysis failed after {len(summary)} characters")
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_tracebacks_never_print_local_variables(
+    log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(load_settings(log_format=log_format), process="test")
+    try:
+        _leak(SECRET)
+    except ValueError:
+        logging.getLogger("switchboard.test").exception("step failed")
+    err = capsys.readouterr().err
+    assert "analysis failed after" in err
+    assert SECRET not in err
+    assert SECRET.upper() not in err
