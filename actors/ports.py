@@ -3,6 +3,9 @@
 Steps import these Protocols (and contracts) only; adapters in ``infra`` implement them
 structurally and are wired at the worker's root. Every adapter raises
 ``contracts.errors.TransientError`` or ``PermanentError``, never a vendor exception.
+
+Adapters of a rate-limited vendor name it (``vendor``: ``openai``, ``pinecone``…); the
+worker holds that vendor's throttle while a step calls it. Local adapters name none.
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ from contracts import CallAnalysis, HealthAnswer, TranscriptTurn
 from contracts.values import CallLogEntry, ConversationSnapshot, VectorMatch, VectorRecord
 
 
-class TranscriptSource(Protocol):
+class VendorClient(Protocol):
+    """An adapter that may call a rate-limited vendor."""
+
+    @property
+    def vendor(self) -> str | None:
+        """The vendor whose limits apply (e.g. ``openai``); None for a local adapter."""
+        ...
+
+
+class TranscriptSource(VendorClient, Protocol):
     """Where finished conversations are fetched from (the voice platform's API)."""
 
     def fetch(self, conversation_id: str) -> ConversationSnapshot:
@@ -28,7 +40,7 @@ class TranscriptSource(Protocol):
         ...
 
 
-class Analyzer(Protocol):
+class Analyzer(VendorClient, Protocol):
     """Summarises a call and detects callback requests in one pass."""
 
     @property
@@ -50,7 +62,7 @@ class Analyzer(Protocol):
         ...
 
 
-class Embedder(Protocol):
+class Embedder(VendorClient, Protocol):
     """Turns texts into vectors of a fixed dimension."""
 
     @property
@@ -63,7 +75,7 @@ class Embedder(Protocol):
         ...
 
 
-class VectorIndex(Protocol):
+class VectorIndex(VendorClient, Protocol):
     """A vector store partitioned into namespaces (one per tenant)."""
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
@@ -94,14 +106,14 @@ class VectorIndex(Protocol):
 
 
 class CallRecords(Protocol):
-    """Persisted call logs."""
+    """Persisted call logs, one per tenant and conversation."""
 
-    def get_call_log(self, conversation_id: str) -> CallLogEntry | None:
+    def get_call_log(self, tenant_id: str, conversation_id: str) -> CallLogEntry | None:
         """Return the call log, or None when the call was not persisted yet."""
         ...
 
     def save_call_log(self, entry: CallLogEntry) -> None:
-        """Insert or update the call log of ``entry.conversation_id`` (idempotent)."""
+        """Insert or update the call log of the entry's tenant and conversation (idempotent)."""
         ...
 
 
@@ -114,7 +126,7 @@ class CallbackBook(Protocol):
         """Record a callback due at ``due_at`` with status ``scheduled``.
 
         Returns:
-            False when this conversation already had one (nothing changes).
+            False when this tenant's conversation already had one (nothing changes).
         """
         ...
 
@@ -138,12 +150,12 @@ class CheckpointReader(Protocol):
 class HealthRecords(Protocol):
     """Persisted health-check answers."""
 
-    def has_health_answers(self, conversation_id: str) -> bool:
-        """Whether answers were already persisted for this conversation."""
+    def has_health_answers(self, tenant_id: str, conversation_id: str) -> bool:
+        """Whether answers were already persisted for this tenant's conversation."""
         ...
 
     def save_health_answers(
         self, *, tenant_id: str, conversation_id: str, answers: Sequence[HealthAnswer]
     ) -> None:
-        """Insert or update the answers, keyed by conversation and question (idempotent)."""
+        """Insert or update the answers, keyed by tenant, conversation and question."""
         ...

@@ -1,211 +1,149 @@
-"""The pipeline table: which step consumes each contract, with what ports and options.
+"""The registry: binds every declared pipeline's steps to Dramatiq actors.
 
-A pipeline is data. Each row names the contract, the step's ``run``, the keyword ports
-it takes (mapped to ``WorkerPorts`` fields), whether it calls a rate-limited vendor
-(then it runs inside a ``Throttle`` slot) and which retry budget it uses.
-``register_actors`` binds every row to a Dramatiq actor named and queued by the
-contract's route, so routes and actors cannot drift apart.
+Each ``BoundStep`` (``actors.pipeline``) becomes one actor, named and queued by its
+contract's route, so routes and actors cannot drift apart. An actor's options are, in
+order of precedence: ``SWITCHBOARD_ACTORS__<ACTOR>__…``, the step's declared options,
+the ``SWITCHBOARD_STEPS__…`` defaults.
 
 Retry policy: transient errors retry up to ``max_retries`` times with exponential
-backoff between ``min_backoff_ms`` and ``max_backoff_ms`` (``fetch_transcript`` polls a
-conversation that is not done yet, so it gets ``transcript_max_retries``);
-``PermanentError`` and ``pydantic.ValidationError`` go to the dead-letter queue at once.
+backoff between ``min_backoff_ms`` and ``max_backoff_ms``; ``PermanentError`` and
+``pydantic.ValidationError`` go to the dead-letter queue at once. A message waiting for
+a vendor's throttle is deferred, not retried (``infra.bus.deferral``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from pydantic import ValidationError
 
-from actors.ports import (
-    Analyzer,
-    CallbackBook,
-    CallRecords,
-    CheckpointReader,
-    Embedder,
-    HealthRecords,
-    TranscriptSource,
-    VectorIndex,
-)
-from actors.shell import Slots, StepShell
-from actors.steps import (
-    analyze_call,
-    fetch_transcript,
-    index_call,
-    persist_call,
-    record_health_check,
-    schedule_callback,
-)
-from contracts import (
-    CallAnalyzed,
-    CallIndexed,
-    CallTranscribed,
-    Contract,
-    HealthCheckJobData,
-    PostCallJobData,
-    ScheduleCallbackCommand,
-)
+from actors.pipeline import ActorOptions, BoundStep
+from actors.shell import Deferral, MessageRefs, StepShell
 from contracts.errors import PermanentError
-from infra.bus.broker import SwitchboardBroker
 from infra.bus.publishing import Publisher
-from infra.bus.throttle import Throttle
-from infra.settings import StepSettings
+from infra.bus.throttle import Throttle, Throttles
+from infra.settings import ActorOverride, StepSettings
 from infra.store.protocols import JobProgress
 
-THROTTLE_WAIT_S = 30.0
-"""How long a vendor step waits for a throttle slot before retrying later."""
+
+def default_options(settings: StepSettings) -> ActorOptions:
+    """The options every actor starts from."""
+    return ActorOptions(
+        max_retries=settings.max_retries,
+        min_backoff_ms=settings.min_backoff_ms,
+        max_backoff_ms=settings.max_backoff_ms,
+        time_limit_ms=settings.time_limit_ms,
+    )
 
 
-@dataclass(frozen=True)
-class WorkerPorts:
-    """Every adapter the steps need, wired at the worker's root."""
+def resolve_options(
+    steps: Sequence[BoundStep],
+    defaults: StepSettings,
+    overrides: Mapping[str, ActorOverride],
+) -> dict[str, ActorOptions]:
+    """Each step's final actor options, by actor name.
 
-    transcripts: TranscriptSource
-    analyzer: Analyzer
-    embedder: Embedder
-    vectors: VectorIndex
-    calls: CallRecords
-    callbacks: CallbackBook
-    health: HealthRecords
-    checkpoints: CheckpointReader
-    now: Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One row of the pipeline table.
-
-    Attributes:
-        contract: The contract consumed; its route names the actor and queue.
-        run: The step function ``run(message, **ports)``.
-        ports: The step's keyword → the ``WorkerPorts`` field passed to it.
-        throttled: Whether it calls a rate-limited vendor.
-        retries_setting: The ``StepSettings`` field giving its ``max_retries``.
+    Raises:
+        ValueError: An override names no declared actor (a typo would otherwise be
+            ignored silently); the message lists the known ones.
     """
-
-    contract: type[Contract]
-    run: Callable[..., list[Contract]]
-    ports: Mapping[str, str] = field(default_factory=dict)
-    throttled: bool = False
-    retries_setting: str = "max_retries"
-
-    @property
-    def name(self) -> str:
-        """The step and actor name."""
-        return self.contract.route.actor
-
-
-PIPELINE: tuple[Step, ...] = (
-    Step(
-        PostCallJobData,
-        fetch_transcript.run,
-        {"transcripts": "transcripts"},
-        throttled=True,
-        retries_setting="transcript_max_retries",
-    ),
-    Step(
-        CallTranscribed,
-        analyze_call.run,
-        {"analyzer": "analyzer", "calls": "calls", "now": "now"},
-        throttled=True,
-    ),
-    Step(
-        CallAnalyzed,
-        index_call.run,
-        {"embedder": "embedder", "index": "vectors"},
-        throttled=True,
-    ),
-    Step(CallIndexed, persist_call.run, {"calls": "calls"}),
-    Step(ScheduleCallbackCommand, schedule_callback.run, {"callbacks": "callbacks"}),
-    Step(
-        HealthCheckJobData,
-        record_health_check.run,
-        {"checkpoints": "checkpoints", "health": "health"},
-    ),
-)
-"""Every step, one per contract in ``contracts.CONTRACTS``."""
+    known = {step.name for step in steps}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"SWITCHBOARD_ACTORS__… names unknown actors {unknown}; known: {sorted(known)}"
+        )
+    base = default_options(defaults)
+    resolved: dict[str, ActorOptions] = {}
+    for step in steps:
+        options = step.options.over(base)
+        override = overrides.get(step.name)
+        if override is not None:
+            options = ActorOptions(**override.model_dump()).over(options)
+        resolved[step.name] = options
+    return resolved
 
 
-def actor_options(step: Step, settings: StepSettings) -> dict[str, Any]:
-    """The Dramatiq options of a step's actor (retries, backoff, time limit, throws)."""
+def dramatiq_options(options: ActorOptions) -> dict[str, Any]:
+    """Dramatiq's actor options for ``options`` (retries, backoff, time limit, throws)."""
     return {
-        "max_retries": int(getattr(settings, step.retries_setting)),
-        "min_backoff": settings.min_backoff_ms,
-        "max_backoff": settings.max_backoff_ms,
-        "time_limit": settings.time_limit_ms,
+        "max_retries": options.max_retries,
+        "min_backoff": options.min_backoff_ms,
+        "max_backoff": options.max_backoff_ms,
+        "time_limit": options.time_limit_ms,
         "throws": (PermanentError, ValidationError),
     }
 
 
-def bind_ports(step: Step, ports: WorkerPorts) -> Callable[[Any], list[Contract]]:
-    """The step's ``run`` with its keyword ports taken from ``ports``."""
-    kwargs = {keyword: getattr(ports, name) for keyword, name in step.ports.items()}
-    return partial(step.run, **kwargs)
+def message_refs(steps: Sequence[BoundStep]) -> MessageRefs:
+    """How progress names the messages of ``steps``.
 
-
-def build_throttles(broker: SwitchboardBroker, settings: StepSettings) -> dict[str, Throttle]:
-    """One Redis throttle per vendor step, shared by every worker process on the bus.
-
-    The lease outlives the step's time limit, so a slot held by a killed process frees
-    itself only after the step could no longer be running.
+    Raises:
+        ValueError: Two steps share an actor name.
     """
-    return {
-        step.name: Throttle(
-            broker.client,
-            f"{broker.namespace}:throttle:{step.name}",
-            concurrency=settings.vendor_concurrency,
-            rate_per_s=settings.vendor_rate_per_s,
-            wait_timeout_s=min(THROTTLE_WAIT_S, settings.time_limit_ms / 4000),
-            lease_s=settings.time_limit_ms / 1000 + 30,
-        )
-        for step in PIPELINE
-        if step.throttled
-    }
+    positions: dict[str, int] = {}
+    for step in steps:
+        if step.name in positions:
+            raise ValueError(f"two pipeline steps are both named {step.name}")
+        positions[step.name] = step.position
+    return MessageRefs(positions)
 
 
-def register_actors(
-    broker: dramatiq.Broker,
-    *,
-    ports: WorkerPorts,
-    publisher: Publisher,
-    progress: JobProgress,
-    throttles: Mapping[str, Slots],
-    settings: StepSettings,
-) -> dict[str, dramatiq.Actor[Any, Any]]:
-    """Declare one actor per pipeline step on ``broker``.
+@dataclass(frozen=True)
+class Bus:
+    """What every actor shell shares.
 
-    Args:
-        broker: The worker's broker (never the global one).
-        ports: The adapters.
+    Attributes:
         publisher: Publishes what each step returns.
-        progress: Job progress the shell reports to.
-        throttles: Throttles by step name; throttled steps without one run unthrottled.
-        settings: Retry, backoff and time-limit settings.
+        progress: Job progress the shells report to.
+        refs: Names messages for progress.
+        throttles: One throttle per vendor, by vendor name.
+        deferral: Defers messages whose vendors are busy.
+    """
+
+    publisher: Publisher
+    progress: JobProgress
+    refs: MessageRefs
+    throttles: Mapping[str, Throttle]
+    deferral: Deferral
+
+
+def register_steps(
+    broker: dramatiq.Broker,
+    steps: Sequence[BoundStep],
+    *,
+    bus: Bus,
+    options: Mapping[str, ActorOptions],
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare one actor per step on ``broker`` (never the global one).
+
+    Raises:
+        ValueError: A step calls a vendor without a throttle.
 
     Returns:
         The actors by name.
     """
     actors: dict[str, dramatiq.Actor[Any, Any]] = {}
-    for step in PIPELINE:
+    for step in steps:
+        missing = [v for v in step.vendors if v not in bus.throttles]
+        if missing:
+            raise ValueError(f"{step.name} calls {missing} but no throttle exists for them")
         shell = StepShell(
-            step=step.name,
-            contract=step.contract,
-            handler=bind_ports(step, ports),
-            publisher=publisher,
-            progress=progress,
-            throttle=throttles.get(step.name) if step.throttled else None,
+            step=step,
+            publisher=bus.publisher,
+            progress=bus.progress,
+            refs=bus.refs,
+            throttle=Throttles([bus.throttles[v] for v in step.vendors]) if step.vendors else None,
+            deferral=bus.deferral,
         )
         declare = dramatiq.actor(
             broker=broker,
             actor_name=step.name,
             queue_name=step.contract.route.queue,
-            **actor_options(step, settings),
+            **dramatiq_options(options[step.name]),
         )
         actors[step.name] = declare(shell)
     return actors

@@ -5,68 +5,109 @@ For one message the shell:
 1. validates the payload into the step's contract (``pydantic.ValidationError`` is
    permanent: the registry lists it in the actor's ``throws``);
 2. binds the log context (correlation_id, job_id, step, tenant_id);
-3. marks the step started in the job's progress;
-4. runs the step's handler, inside the throttle's slot for vendor steps;
-5. publishes every contract the handler returned, only after it returned (the
+3. for a step that calls rate-limited vendors, takes a slot of each vendor's throttle;
+   when none frees up in time it defers the message (a delayed copy, the same retry
+   budget) and returns;
+4. marks the message started in the job's progress;
+5. runs the step's handler;
+6. publishes every contract the handler returned, only after it returned (the
    repositories have committed its writes by then, so a consumer of the next contract
-   sees them);
-6. marks the step succeeded, ``final`` when nothing follows.
+   sees them); each belongs to the same job;
+7. marks the message succeeded, with the messages it published as its children.
 
 Exceptions propagate to Dramatiq, which retries or dead-letters the message; the
 failure is recorded by ``infra.bus.failures.FailureRecorder`` and reported to the job's
-progress by the worker root (``progress_on_failure``). A redelivery runs the whole shell
-again; steps are idempotent on their contract's key, so that is safe.
+progress by ``progress_on_failure``. A redelivery runs the whole shell again; steps are
+idempotent on their contract's key, so that is safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from actors.pipeline import BoundStep
 from contracts import Contract
+from contracts.errors import PermanentError
 from infra.bus.publishing import Envelope, Publisher
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import JobProgress
-
-Handler = Callable[[Any], Sequence[Contract]]
-"""A step's ``run`` with its ports bound: contract in, next contracts out."""
+from infra.store.records import MessageRef
 
 _log = get_logger(__name__)
 
 
 class Slots(Protocol):
-    """A throttle: ``slot()`` holds one concurrency/rate slot for a block."""
+    """A throttle: ``slot()`` holds a concurrency and rate slot for a block."""
 
-    def slot(self) -> AbstractContextManager[None]:
-        """Wait for a slot and hold it inside the block.
+    def slot(self) -> AbstractContextManager[bool]:
+        """Wait a bounded time for a slot; the block learns whether it holds one.
 
         Raises:
-            TransientError: No slot within the throttle's wait timeout.
+            TransientError: The throttle's store could not be reached.
         """
         ...
 
 
-@dataclass(frozen=True)
-class StepShell:
-    """Runs one step for one contract type; Dramatiq calls it with the message payload.
+class Deferral(Protocol):
+    """Puts the message being processed back on its queue for later."""
 
-    Attributes:
-        step: The step (and actor) name, e.g. ``analyze_call``.
-        contract: The contract the step consumes.
-        handler: The step's ``run`` with its ports bound.
-        publisher: Where returned contracts are published.
-        progress: The job progress the step reports to.
-        throttle: The vendor throttle, for steps that call a rate-limited vendor.
+    def defer(self) -> int:
+        """Enqueue the current message again after a delay; return the delay (ms)."""
+        ...
+
+
+class MessageRefs:
+    """How progress names a contract: its key, its step and the step's position.
+
+    Args:
+        positions: Each step's position in its pipeline, by actor name.
     """
 
-    step: str
-    contract: type[Contract]
-    handler: Handler
+    def __init__(self, positions: Mapping[str, int]) -> None:
+        self._positions = dict(positions)
+
+    def of(self, contract: Contract) -> MessageRef:
+        """The progress reference of a contract.
+
+        Raises:
+            PermanentError: No declared step consumes it.
+        """
+        return self.named(contract.idempotency_key, contract.route.actor)
+
+    def named(self, key: str, actor: str) -> MessageRef:
+        """The progress reference of a message known by key and actor.
+
+        Raises:
+            PermanentError: No declared step is called ``actor``.
+        """
+        position = self._positions.get(actor)
+        if position is None:
+            raise PermanentError(f"no declared pipeline step consumes messages for {actor}")
+        return MessageRef(key=key, step=actor, position=position)
+
+
+@dataclass(frozen=True)
+class StepShell:
+    """Runs one step; Dramatiq calls it with the message payload.
+
+    Attributes:
+        step: The bound step.
+        publisher: Where returned contracts are published.
+        progress: The job progress the step reports to.
+        refs: Names messages for progress.
+        throttle: The step's vendors' throttles; None for a step calling none.
+        deferral: Defers a message when its vendors have no slot.
+    """
+
+    step: BoundStep
     publisher: Publisher
     progress: JobProgress
-    throttle: Slots | None = None
+    refs: MessageRefs
+    throttle: Slots | None
+    deferral: Deferral
 
     def __call__(self, payload: dict[str, Any]) -> None:
         """Process one message payload.
@@ -76,45 +117,59 @@ class StepShell:
             contracts.errors.PermanentError: The step cannot succeed.
             contracts.errors.TransientError: Retry later.
         """
-        message = self.contract.model_validate(payload)
-        job_id: str | None = getattr(message, "job_id", None)
+        message = self.step.contract.model_validate(payload)
         context = {
             "correlation_id": message.correlation_id,
-            "job_id": job_id,
-            "step": self.step,
-            "tenant_id": message.tenant,
+            "job_id": message.job_id,
+            "step": self.step.name,
+            "tenant_id": message.tenant_id,
         }
         with bind_context(**context):
-            if job_id is not None:
-                self.progress.step_started(job_id, self.step)
-            slot = self.throttle.slot() if self.throttle is not None else nullcontext()
-            with slot:
-                results = list(self.handler(message))
-            for result in results:
-                self.publisher.publish(Envelope.of(result, job_id=job_id))
-            if job_id is not None:
-                self.progress.step_succeeded(job_id, self.step, final=not results)
+            ref = self.refs.of(message)
+            slot = self.throttle.slot() if self.throttle is not None else nullcontext(True)
+            with slot as granted:
+                if not granted:
+                    delay_ms = self.deferral.defer()
+                    _log.info(
+                        "vendor busy; message deferred", vendors=self.step.vendors, ms=delay_ms
+                    )
+                    return
+                self.progress.message_started(message.job_id, ref)
+                results = list(self.step.handler(message))
+            children = [self._publish(message, result) for result in results]
+            self.progress.message_succeeded(message.job_id, ref, children=children)
             _log.info("step done", published=[type(r).__name__ for r in results])
+
+    def _publish(self, message: Contract, result: Contract) -> MessageRef:
+        if result.job_id != message.job_id:
+            raise PermanentError(
+                f"{self.step.name} returned a {type(result).__name__} of job {result.job_id}, "
+                f"not of its own job {message.job_id}"
+            )
+        self.publisher.publish(Envelope.of(result))
+        return self.refs.of(result)
 
 
 def progress_on_failure(
-    progress: JobProgress,
+    progress: JobProgress, refs: MessageRefs
 ) -> Callable[[Any, BaseException, bool], None]:
     """The ``FailureRecorder`` hook that reports failures to the job's progress.
 
-    Uses the message's ``job_id`` option (set by ``Envelope.of``) and its actor name as
-    the step; messages without a job id are only recorded by the failure recorder.
+    Uses the message's ``job_id`` and ``idempotency_key`` options (set by
+    ``Envelope.of``); a dead message names itself as the job's dead letter. Messages
+    without a job id are only recorded by the failure recorder.
     """
 
     def on_failure(message: Any, exception: BaseException, dead: bool) -> None:
-        job_id = message.options.get("job_id")
-        if job_id is None:
+        options = message.options
+        job_id, key = options.get("job_id"), options.get("idempotency_key")
+        if job_id is None or key is None:
             return
-        progress.step_failed(
+        progress.message_failed(
             job_id,
-            message.actor_name,
+            refs.named(key, message.actor_name),
             error=f"{type(exception).__name__}: {exception}",
-            dead=dead,
+            dead_letter_id=message.message_id if dead else None,
         )
 
     return on_failure

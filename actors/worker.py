@@ -1,9 +1,10 @@
 """The worker's composition root: ``dramatiq actors.worker:setup``.
 
 ``setup`` reads the settings once, configures logging, connects the SQL store (which
-must be migrated) and the vendor adapters, builds the broker with the worker's
-middleware, makes it Dramatiq's global broker (the only ``set_broker`` call in the
-code base) and registers one actor per pipeline step.
+must be migrated) and the adapters the pipelines use, binds every workflow's pipeline
+(``actors.pipelines``) to its ports, builds the broker with the worker's middleware,
+makes it Dramatiq's global broker (the only ``set_broker`` call in the code base) and
+registers one actor per step.
 
 Worker middleware, on top of Dramatiq's defaults (see ``infra.bus.broker``):
 
@@ -11,37 +12,50 @@ Worker middleware, on top of Dramatiq's defaults (see ``infra.bus.broker``):
   the job's progress;
 - ``QueueMaintenance``: a killed worker's messages return within
   ``heartbeat_timeout + maintenance_interval + 1 s`` (about 41 s with the defaults);
-- ``WorkerMetrics`` (Dramatiq's Prometheus middleware) when
-  ``settings.worker.prometheus_port`` is above 0, with its multiprocess files under
-  ``<data_dir>/prometheus``.
+- when ``settings.worker.prometheus_port`` is above 0: Dramatiq's Prometheus metrics
+  (multiprocess files under ``<data_dir>/prometheus``) and one forked process serving
+  ``/metrics``, ``/healthz`` and ``/readyz`` on that port (``serve_worker_probes``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+import dramatiq.worker
 from dramatiq.middleware import Middleware
 
-from actors.registry import WorkerPorts, build_throttles, register_actors
+from actors.pipeline import BoundStep
+from actors.pipelines import health_check, post_call
+from actors.registry import Bus, message_refs, register_steps, resolve_options
 from actors.shell import progress_on_failure
-from infra.bus.broker import SwitchboardBroker, build_broker
+from infra.bus.broker import BrokerProbe, SwitchboardBroker, build_broker
+from infra.bus.deferral import CurrentMessageDeferral
 from infra.bus.failures import FailureRecorder
 from infra.bus.log_filters import RedactMessages
 from infra.bus.maintenance import QueueMaintenance
 from infra.bus.publisher import BrokerPublisher
+from infra.bus.throttle import Throttle
 from infra.embedded import resolve_broker_url
+from infra.health import Dependency, HealthMonitor, ProbeServer
+from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
 from infra.logs import configure_logging, get_logger
-from infra.settings import Settings, load_settings
+from infra.settings import Settings, VendorLimits, load_settings
 from infra.store.calls import SqlCallStore
-from infra.store.engine import create_engine
-from infra.store.jobs import SqlJobProgress
+from infra.store.engine import create_engine, ping
 from infra.store.migrate import ensure_migrated
+from infra.store.progress import SqlJobProgress
 from infra.store.protocols import JobProgress
-from infra.vendors.wiring import build_adapters
+from infra.vendors.wiring import Adapters
+
+CONSUMER_RESTART_DELAY_S = 1.0
+"""How soon a consumer that lost the broker tries again (Dramatiq's default: 3 s)."""
+
+VENDOR_PROBE_INTERVAL_S = 30.0
+"""Vendors are probed for the readiness report less often than the broker."""
 
 _log = get_logger(__name__)
 
@@ -51,80 +65,168 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def bind_pipelines(adapters: Adapters, store: SqlCallStore) -> list[BoundStep]:
+    """Every workflow's steps bound to the adapters they use (and only those are built)."""
+    return [
+        *post_call.PIPELINE.bind(
+            post_call.PostCallPorts(
+                transcripts=adapters.transcripts(),
+                analyzer=adapters.analyzer(),
+                embedder=adapters.embedder(),
+                vectors=adapters.vectors(),
+                calls=store,
+                callbacks=store,
+                now=utc_now,
+            )
+        ),
+        *health_check.PIPELINE.bind(
+            health_check.HealthCheckPorts(checkpoints=adapters.checkpoints(), health=store)
+        ),
+    ]
+
+
+def vendor_limits(settings: Settings) -> dict[str, VendorLimits]:
+    """Each rate-limited vendor's limits, by the name its adapters give."""
+    return {
+        "openai": settings.openai,
+        "pinecone": settings.pinecone,
+        "qdrant": settings.qdrant,
+        "elevenlabs": settings.elevenlabs,
+    }
+
+
+def build_throttles(
+    broker: SwitchboardBroker, settings: Settings, vendors: set[str], lease_s: float
+) -> dict[str, Throttle]:
+    """One Redis throttle per vendor the steps call, shared by every worker on the bus.
+
+    The lease outlives the longest time limit, so a slot held by a killed process frees
+    itself only after its step could no longer be running.
+    """
+    limits = vendor_limits(settings)
+    return {
+        vendor: Throttle(
+            broker.client,
+            f"{broker.namespace}:throttle:{vendor}",
+            concurrency=limits[vendor].concurrency,
+            rate_per_s=limits[vendor].rate_per_s,
+            wait_timeout_s=settings.steps.throttle_wait_s,
+            lease_s=lease_s,
+        )
+        for vendor in sorted(vendors)
+    }
+
+
 def metrics_dir(settings: Settings) -> Path:
     """Where the Prometheus multiprocess files of the worker live."""
     return settings.data_dir / "prometheus"
 
 
-def _configure_prometheus(settings: Settings) -> Any:
+def _dramatiq_prometheus(settings: Settings) -> Any:
     # Imported only when metrics are on: the module creates a directory on import.
     from dramatiq.middleware import prometheus
 
     directory = metrics_dir(settings).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    # Dramatiq 2.2 reads these module globals when it boots and serves (its constructor
-    # takes no options); set them from our settings instead of its own env variables.
+    # Dramatiq 2.2 reads this module global when the middleware boots (its constructor
+    # takes no options); set it from our settings instead of its own env variables.
     prometheus.DB_PATH = str(directory)
-    prometheus.HTTP_PORT = settings.worker.prometheus_port
-    prometheus.HTTP_HOST = settings.worker.prometheus_host
     return prometheus
 
 
-def serve_metrics() -> None:
-    """The metrics exposition process Dramatiq forks (a process root of its own)."""
-    prometheus = _configure_prometheus(load_settings())
-    # Dramatiq's own server function, reading the globals configured above.
-    prometheus._run_exposition_server()
+def serve_worker_probes() -> None:
+    """The worker's probe process, forked by Dramatiq (a process root of its own).
 
+    Serves ``/metrics`` (every worker process's multiprocess files), ``/healthz`` and
+    ``/readyz`` on ``settings.worker.prometheus_port``: ready while the broker answers;
+    the database and the vendors are reported too.
+    """
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
 
-def metrics_middleware(settings: Settings) -> Middleware:
-    """Dramatiq's Prometheus middleware, serving on ``settings.worker.prometheus_port``."""
-    prometheus = _configure_prometheus(settings)
+    settings = load_settings()
+    configure_logging(settings, process="worker-probes")
+    url = resolve_broker_url(settings)
+    engine = create_engine(settings.database_url)
+    adapters = Adapters(settings, engine=engine, redis_url=url)
+    bind_pipelines(adapters, SqlCallStore(engine))
+    broker = BrokerProbe(url, settings.health.timeout_s)
+    monitor = HealthMonitor(
+        [
+            Dependency("broker", broker_label(settings), broker, required=True),
+            Dependency("database", database_label(settings), lambda: ping(engine), False),
+            *(
+                Dependency(p.name, p.label, p.ping, False, VENDOR_PROBE_INTERVAL_S)
+                for p in adapters.probes()
+            ),
+        ],
+        adapters=adapters.labels,
+        interval_s=settings.health.interval_s,
+        timeout_s=settings.health.timeout_s,
+    )
+    directory = str(metrics_dir(settings).resolve())
 
-    class WorkerMetrics(prometheus.Prometheus):  # type: ignore[misc, name-defined]
-        """Prometheus middleware whose exposition process reads our settings."""
+    def metrics() -> tuple[str, bytes]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return CONTENT_TYPE_LATEST, generate_latest(registry)
 
-        @property
-        def forks(self) -> list[Callable[[], None]]:
-            return [serve_metrics]
-
-    middleware: Middleware = WorkerMetrics()
-    return middleware
+    monitor.start()
+    server = ProbeServer(
+        settings.worker.prometheus_host, settings.worker.prometheus_port, monitor, metrics
+    )
+    server.serve_forever()
 
 
 def worker_middleware(settings: Settings, recorder: FailureRecorder) -> list[Middleware]:
     """The middleware the worker adds to Dramatiq's defaults."""
     extra: list[Middleware] = [recorder, QueueMaintenance(settings.broker.maintenance_interval_s)]
     if settings.worker.prometheus_port > 0:
-        extra.append(metrics_middleware(settings))
+        prometheus = _dramatiq_prometheus(settings)
+
+        class WorkerMetrics(prometheus.Prometheus):  # type: ignore[misc, name-defined]
+            """Dramatiq's metrics; our probe process serves them with health and readiness."""
+
+            @property
+            def forks(self) -> list[Callable[[], None]]:
+                return [serve_worker_probes]
+
+        extra.append(WorkerMetrics())
     return extra
 
 
 def compose(
-    settings: Settings, url: str, *, ports: WorkerPorts, progress: JobProgress
+    settings: Settings, url: str, *, steps: Sequence[BoundStep], progress: JobProgress
 ) -> SwitchboardBroker:
-    """Build the worker's broker and register every pipeline actor on it.
+    """Build the worker's broker and register every step as an actor on it.
 
-    Args:
-        settings: The worker's settings.
-        url: The broker's Redis URL.
-        ports: The step adapters.
-        progress: Where the shell and the failure hook record job progress.
+    Raises:
+        ValueError: An actor override names no step, or two steps share a name.
 
     Returns:
         The broker, not yet made global (``setup`` does that).
     """
+    refs = message_refs(steps)
+    options = resolve_options(steps, settings.steps, settings.actors)
     # No client: the recorder writes with the broker's own (timeouts, pool).
-    recorder = FailureRecorder(settings.broker.namespace, on_failure=progress_on_failure(progress))
+    recorder = FailureRecorder(
+        settings.broker.namespace, on_failure=progress_on_failure(progress, refs)
+    )
     broker = build_broker(settings.broker, url, middleware=worker_middleware(settings, recorder))
-    register_actors(
-        broker,
-        ports=ports,
+    longest_ms = max((o.time_limit_ms or 0) for o in options.values()) if options else 0
+    bus = Bus(
         publisher=BrokerPublisher(broker),
         progress=progress,
-        throttles=build_throttles(broker, settings.steps),
-        settings=settings.steps,
+        refs=refs,
+        throttles=build_throttles(
+            broker,
+            settings,
+            {vendor for step in steps for vendor in step.vendors},
+            lease_s=longest_ms / 1000 + 30,
+        ),
+        deferral=CurrentMessageDeferral(broker, max_delay_ms=settings.steps.defer_max_ms),
     )
+    register_steps(broker, steps, bus=bus, options=options)
     return broker
 
 
@@ -133,26 +235,25 @@ def setup() -> None:
 
     Raises:
         DatabaseNotMigrated: The database schema is not at the latest revision.
-        ValueError: A vendor is configured incompletely.
+        LocalAdapterRefused: Production would run a local adapter that is not allowed.
+        ValueError: A vendor is configured incompletely, or an actor override names
+            no actor.
     """
     settings = load_settings()
     configure_logging(settings, process="worker", filters=[RedactMessages()])
+    # Read by Dramatiq at each restart; its own knob is an env variable read at import.
+    dramatiq.worker.CONSUMER_RESTART_DELAY_SECS = CONSUMER_RESTART_DELAY_S
+    check_embedded(settings)
     url = resolve_broker_url(settings)
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     ensure_migrated(engine)
-    store = SqlCallStore(engine)
-    adapters = build_adapters(settings, engine=engine, redis_url=url)
-    ports = WorkerPorts(
-        transcripts=adapters.transcripts,
-        analyzer=adapters.analyzer,
-        embedder=adapters.embedder,
-        vectors=adapters.vectors,
-        calls=store,
-        callbacks=store,
-        health=store,
-        checkpoints=adapters.checkpoints,
-        now=utc_now,
-    )
-    broker = compose(settings, url, ports=ports, progress=SqlJobProgress(engine))
+    adapters = Adapters(settings, engine=engine, redis_url=url)
+    steps = bind_pipelines(adapters, SqlCallStore(engine))
+    broker = compose(settings, url, steps=steps, progress=SqlJobProgress(engine))
     dramatiq.set_broker(broker)
-    _log.info("worker wired", adapters=adapters.labels, queues=sorted(broker.queues))
+    _log.info(
+        "worker wired",
+        adapters=adapters.labels,
+        local=adapters.local + embedded_in_use(settings),
+        queues=sorted(broker.queues),
+    )

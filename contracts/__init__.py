@@ -4,7 +4,7 @@ Other services import this package to publish jobs; non-Python producers use the
 Schemas exported under ``contracts/schemas/``.
 """
 
-from contracts.base import AwareDatetime, Contract, Route
+from contracts.base import Contract, Route, Value
 from contracts.calls import (
     CallAnalysis,
     CallAnalyzed,
@@ -18,6 +18,7 @@ from contracts.calls import (
     Sentiment,
     TranscriptTurn,
 )
+from contracts.fields import AwareDatetime, Identifier, Text
 
 CONTRACTS: tuple[type[Contract], ...] = (
     PostCallJobData,
@@ -44,9 +45,12 @@ __all__ = [
     "Contract",
     "HealthAnswer",
     "HealthCheckJobData",
+    "Identifier",
     "PostCallJobData",
     "Route",
     "ScheduleCallbackCommand",
     "Sentiment",
+    "Text",
     "TranscriptTurn",
+    "Value",
 ]

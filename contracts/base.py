@@ -2,17 +2,21 @@
 
 A contract is pure data. It names its own route (queue and actor, as strings) so that
 a producer in any service can publish it without importing actor code, carries a
-`schema_version`, and exposes a stable `idempotency_key` that every consumer uses to
-make a duplicate delivery a no-op.
+`schema_version`, its job identity as declared fields (``job_id``, ``tenant_id``,
+``correlation_id``, validated when the contract is built), and exposes a stable
+`idempotency_key` that every consumer uses to make a duplicate delivery a no-op.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.fields import AwareDatetime, Identifier
+
+__all__ = ["AwareDatetime", "Contract", "Route", "Value"]
 
 
 @dataclass(frozen=True)
@@ -28,17 +32,17 @@ class Route:
     actor: str
 
 
-def _require_aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("datetime must carry a timezone offset (e.g. 2026-01-01T10:00:00Z)")
-    return value
+class Value(BaseModel):
+    """Base of the values contracts carry (turns, analyses, answers).
+
+    Frozen, tolerant of unknown fields, and validation errors never echo the input:
+    it may be a transcript, and error messages end up in logs and dead letters.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
-"""A datetime that must carry a UTC offset; naive datetimes are rejected."""
-
-
-class Contract(BaseModel):
+class Contract(Value):
     """Base class of every message on the bus.
 
     Frozen, and tolerant of unknown fields (``extra="ignore"``) so that a newer producer
@@ -47,24 +51,24 @@ class Contract(BaseModel):
     Subclasses set ``route`` and implement ``idempotency_key``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
     route: ClassVar[Route]
+    job_id: Identifier = Field(
+        description="The job this message belongs to: the id intake answered with."
+    )
+    tenant_id: Identifier | None = Field(
+        default=None, description="The tenant the job belongs to, when it has one."
+    )
+    correlation_id: Identifier = Field(
+        description="The originating call or request; carried into every log line."
+    )
     schema_version: int = Field(
         default=1, description="Version of this contract's schema; additive changes keep it."
     )
 
     @property
     def idempotency_key(self) -> str:
-        """A key that is equal for every delivery of the same logical message."""
-        raise NotImplementedError
+        """A key that is equal for every delivery of the same logical message.
 
-    @property
-    def correlation_id(self) -> str:
-        """The id of the originating call or request, carried into every log line."""
+        Unique within the job: progress is recorded per key.
+        """
         raise NotImplementedError
-
-    @property
-    def tenant(self) -> str | None:
-        """The tenant the message belongs to, when there is one."""
-        return None

@@ -10,84 +10,102 @@ Health-check calls::
 
     HealthCheckJobData ─record_health_check─► (end)
 
-Every contract is keyed by the conversation id, so a replay or a duplicate delivery is
-a no-op at every step.
+Every contract is keyed by the tenant and the conversation id, so a replay or a
+duplicate delivery is a no-op at every step, and two tenants whose voice platforms
+reuse a conversation id never collide.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
-from contracts.base import AwareDatetime, Contract, Route
+from contracts.base import Contract, Route, Value
+from contracts.fields import (
+    AwareDatetime,
+    FiniteFloat,
+    Identifier,
+    Seconds,
+    Text,
+    TimeZoneName,
+)
 
 Sentiment = Literal["positive", "neutral", "negative"]
 
 
-class TranscriptTurn(BaseModel):
+class TranscriptTurn(Value):
     """One turn of a call's transcript."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
     role: Literal["agent", "user"] = Field(description="Who spoke: the AI agent or the caller.")
-    message: str = Field(description="What was said.")
-    time_in_call_secs: float | None = Field(
-        default=None, description="Seconds from the start of the call to this turn."
+    message: Text = Field(description="What was said.")
+    time_in_call_secs: FiniteFloat | None = Field(
+        default=None, ge=0, description="Seconds from the start of the call to this turn."
     )
 
 
-class CallbackRequest(BaseModel):
+class CallbackRequest(Value):
     """The caller asked to be called back."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
     due_at: AwareDatetime = Field(description="When to call back (UTC offset required).")
-    reason: str = Field(description="Why the caller wants a callback, in a sentence.")
+    reason: Text = Field(description="Why the caller wants a callback, in a sentence.")
 
 
-class CallAnalysis(BaseModel):
+class CallAnalysis(Value):
     """What the analyzer found in a call."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    summary: str = Field(description="A few sentences summarising the call.")
-    topics: list[str] = Field(description="Short topic labels, most important first.")
+    summary: Text = Field(description="A few sentences summarising the call.")
+    topics: list[Text] = Field(description="Short topic labels, most important first.")
     sentiment: Sentiment = Field(description="The caller's overall sentiment.")
     callback: CallbackRequest | None = Field(
         default=None, description="Set when the caller asked to be called back."
     )
-    analyzer: str = Field(
+    analyzer: Text = Field(
         description="Which analyzer produced this (e.g. `local`, `openai:gpt-4o-mini`)."
     )
 
 
-class HealthAnswer(BaseModel):
+class HealthAnswer(Value):
     """One structured answer of a health-check call."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    question: Text = Field(description="The question asked, as a stable identifier or text.")
+    answer: Text = Field(description="The caller's answer in words.")
+    value: FiniteFloat | None = Field(
+        default=None, description="A numeric value, when there is one."
+    )
+    unit: Text | None = Field(default=None, description="Unit of `value` (e.g. `mmHg`, `hours`).")
 
-    question: str = Field(description="The question asked, as a stable identifier or text.")
-    answer: str = Field(description="The caller's answer in words.")
-    value: float | None = Field(default=None, description="A numeric value, when there is one.")
-    unit: str | None = Field(default=None, description="Unit of `value` (e.g. `mmHg`, `hours`).")
+
+def _correlation_schema(schema: dict[str, Any]) -> None:
+    # The validator below sets it: producers may leave it out, and "" is no default.
+    schema["properties"]["correlation_id"].pop("default", None)
 
 
 class _CallContract(Contract):
-    job_id: str = Field(description="The job id returned to the webhook sender (the inbox row).")
-    tenant_id: str = Field(description="The tenant the call belongs to.")
-    conversation_id: str = Field(description="The voice platform's conversation id.")
-    agent_id: str = Field(description="The voice agent that handled the call.")
+    """A message about one call: its correlation id is always its conversation id.
 
-    @property
-    def correlation_id(self) -> str:
-        """The conversation id: every log line of the pipeline carries it."""
-        return self.conversation_id
+    Call views find a call's job by it, so a producer cannot set another one.
+    """
 
-    @property
-    def tenant(self) -> str:
-        """The tenant id."""
-        return self.tenant_id
+    model_config = ConfigDict(json_schema_extra=_correlation_schema)
+
+    correlation_id: Identifier = Field(
+        default="",
+        description="The conversation id (set from it; any other value is replaced).",
+    )
+    tenant_id: Identifier = Field(description="The tenant the call belongs to.")
+    conversation_id: Identifier = Field(description="The voice platform's conversation id.")
+    agent_id: Identifier = Field(description="The voice agent that handled the call.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _correlate_by_conversation(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "conversation_id" in data:
+            return {**data, "correlation_id": data["conversation_id"]}
+        return data
+
+    def _key(self, kind: str) -> str:
+        return f"{kind}:{self.tenant_id}:{self.conversation_id}"
 
 
 class PostCallJobData(_CallContract):
@@ -99,14 +117,14 @@ class PostCallJobData(_CallContract):
         default=None, description="The transcript when the webhook carried it; else fetched."
     )
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
-    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
-    call_status: str | None = Field(default=None, description="The platform's call status.")
-    timezone: str = Field(default="UTC", description="The tenant's IANA time zone.")
+    duration_secs: Seconds | None = Field(default=None, description="Call length in seconds.")
+    call_status: Text | None = Field(default=None, description="The platform's call status.")
+    timezone: TimeZoneName = Field(default="UTC", description="The tenant's IANA time zone.")
 
     @property
     def idempotency_key(self) -> str:
-        """One job per conversation."""
-        return f"post-call:{self.conversation_id}"
+        """One job per conversation of a tenant."""
+        return self._key("post-call")
 
 
 class CallTranscribed(_CallContract):
@@ -116,14 +134,14 @@ class CallTranscribed(_CallContract):
 
     transcript: list[TranscriptTurn] = Field(description="The whole transcript.")
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
-    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
-    call_status: str | None = Field(default=None, description="The platform's call status.")
-    timezone: str = Field(default="UTC", description="The tenant's IANA time zone.")
+    duration_secs: Seconds | None = Field(default=None, description="Call length in seconds.")
+    call_status: Text | None = Field(default=None, description="The platform's call status.")
+    timezone: TimeZoneName = Field(default="UTC", description="The tenant's IANA time zone.")
 
     @property
     def idempotency_key(self) -> str:
         """One transcript per conversation."""
-        return f"call-transcribed:{self.conversation_id}"
+        return self._key("call-transcribed")
 
 
 class CallAnalyzed(_CallContract):
@@ -134,13 +152,13 @@ class CallAnalyzed(_CallContract):
     transcript: list[TranscriptTurn] = Field(description="The whole transcript.")
     analysis: CallAnalysis = Field(description="Summary, topics, sentiment and callback.")
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
-    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
-    call_status: str | None = Field(default=None, description="The platform's call status.")
+    duration_secs: Seconds | None = Field(default=None, description="Call length in seconds.")
+    call_status: Text | None = Field(default=None, description="The platform's call status.")
 
     @property
     def idempotency_key(self) -> str:
         """One analysis per conversation."""
-        return f"call-analyzed:{self.conversation_id}"
+        return self._key("call-analyzed")
 
 
 class CallIndexed(_CallContract):
@@ -149,15 +167,15 @@ class CallIndexed(_CallContract):
     route = Route(queue="calls.persist", actor="persist_call")
 
     analysis: CallAnalysis = Field(description="Summary, topics, sentiment and callback.")
-    vector_ids: list[str] = Field(description="Deterministic ids of the upserted vectors.")
+    vector_ids: list[Text] = Field(description="Deterministic ids of the upserted vectors.")
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
-    duration_secs: int | None = Field(default=None, description="Call length in seconds.")
-    call_status: str | None = Field(default=None, description="The platform's call status.")
+    duration_secs: Seconds | None = Field(default=None, description="Call length in seconds.")
+    call_status: Text | None = Field(default=None, description="The platform's call status.")
 
     @property
     def idempotency_key(self) -> str:
         """One index entry set per conversation."""
-        return f"call-indexed:{self.conversation_id}"
+        return self._key("call-indexed")
 
 
 class ScheduleCallbackCommand(_CallContract):
@@ -170,7 +188,7 @@ class ScheduleCallbackCommand(_CallContract):
     @property
     def idempotency_key(self) -> str:
         """At most one callback per conversation."""
-        return f"callback:{self.conversation_id}"
+        return self._key("callback")
 
 
 class HealthCheckJobData(_CallContract):
@@ -182,9 +200,11 @@ class HealthCheckJobData(_CallContract):
 
     route = Route(queue="calls.health", actor="record_health_check")
 
-    thread_id: str = Field(description="The checkpoint thread id written by the live-call service.")
+    thread_id: Identifier = Field(
+        description="The checkpoint thread id written by the live-call service."
+    )
 
     @property
     def idempotency_key(self) -> str:
         """One set of answers per conversation."""
-        return f"health-check:{self.conversation_id}"
+        return self._key("health-check")

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import AwareDatetime
 from contracts.calls import CallAnalysis, TranscriptTurn
+from contracts.fields import AwareDatetime
 
 
 class VectorRecord(BaseModel):

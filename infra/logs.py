@@ -54,6 +54,9 @@ def configure_logging(
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        # A processor, not a context variable: threads started later (the dispatcher,
+        # probes, Dramatiq's) do not inherit context variables.
+        _ProcessName(process),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -90,11 +93,23 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(process=process)
 
 
 def _identity(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return event
+
+
+@dataclass(frozen=True)
+class _ProcessName:
+    """Adds ``process=<name>`` to every event."""
+
+    name: str
+
+    def __call__(
+        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event.setdefault("process", self.name)
+        return event
 
 
 @dataclass
@@ -107,7 +122,8 @@ class _Seen:
 class RepeatLimiter(logging.Filter):
     """Lets at most ``burst`` similar warnings or errors through per ``window_s``.
 
-    Records are similar when they share the logger, the message template (before
+    Records are similar when they share the logger (one per class, so Dramatiq's
+    ``ConsumerThread(<queue>)`` loggers count as one), the message template (before
     interpolation, so different message ids count as one kind) and the exception
     type. The first record after a window in which some were held back says how many
     (``... [312 similar held back in the last 60 s]``). INFO and below always pass.
@@ -135,7 +151,7 @@ class RepeatLimiter(logging.Filter):
         """Pass, count or annotate ``record``."""
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, *_kind(record))
+        key = (_family(record.name), *_kind(record))
         now = self._clock()
         with self._lock:
             seen = self._seen.get(key)
@@ -150,6 +166,11 @@ class RepeatLimiter(logging.Filter):
                 return True
             seen.held += 1
             return False
+
+
+def _family(name: str) -> str:
+    """The logger's name without a per-instance suffix (``ConsumerThread(calls.index)``)."""
+    return name.split("(", 1)[0]
 
 
 def _kind(record: logging.LogRecord) -> tuple[str, str]:

@@ -164,8 +164,40 @@ def _compare_object(
             removed = set(old_field.get("enum", [])) - set(new_field.get("enum", []))
             if removed:
                 yield f"{where}.{field}: enum values removed: {sorted(removed)}"
+            yield from (f"{where}.{field}: {change}" for change in _tightened(old_field, new_field))
     for field in sorted(set(new.get("required", [])) - set(old.get("required", []))):
         yield f"{where}.{field}: newly required"
+
+
+_LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems")
+_UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems")
+
+
+def _constraints(field: Mapping[str, Any]) -> dict[str, Any]:
+    """The value constraints of a property, looking inside ``anyOf`` (nullable fields)."""
+    found = {k: v for k, v in field.items() if k in (*_LOWER_BOUNDS, *_UPPER_BOUNDS, "pattern")}
+    for option in field.get("anyOf", []):
+        found.update(_constraints(option))
+    return found
+
+
+def _tightened(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    """Constraints that refuse values the old schema accepted."""
+    before, after = _constraints(old), _constraints(new)
+    for name, value in after.items():
+        previous = before.get(name)
+        if previous == value:
+            continue
+        if name == "pattern":
+            yield (
+                f"pattern {value!r} added" if previous is None else f"pattern changed to {value!r}"
+            )
+        elif previous is None:
+            yield f"{name} {value} added"
+        elif (name in _LOWER_BOUNDS and value > previous) or (
+            name in _UPPER_BOUNDS and value < previous
+        ):
+            yield f"{name} tightened from {previous} to {value}"
 
 
 def _type_of(field: Mapping[str, Any]) -> str:

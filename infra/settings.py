@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -34,6 +34,9 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "ELEVENLABS_API_KEY": ("elevenlabs", "api_key"),
 }
 """Variable names of the old Node services → (section, field)."""
+
+LOCAL_ADAPTER_NAMES = ("analyzer", "embedder", "vectors", "transcripts", "broker", "database")
+"""Local adapters ``SWITCHBOARD_ALLOW_LOCAL`` may name (see ``infra.local_adapters``)."""
 
 
 class BrokerSettings(BaseModel):
@@ -64,7 +67,14 @@ class DatabaseSettings(BaseModel):
     echo: bool = Field(default=False, description="Log every SQL statement.")
 
 
-class OpenAISettings(BaseModel):
+class VendorLimits(BaseModel):
+    """A rate-limited vendor's limits, shared by every step and worker that calls it."""
+
+    concurrency: int = Field(default=5, ge=1, description="Calls in flight at once, at most.")
+    rate_per_s: int = Field(default=10, ge=1, description="Calls started per second, at most.")
+
+
+class OpenAISettings(VendorLimits):
     """Any OpenAI-compatible endpoint, for analysis and embeddings."""
 
     api_key: SecretStr | None = Field(default=None, description="API key; unset uses local.")
@@ -76,7 +86,7 @@ class OpenAISettings(BaseModel):
     max_retries: int = Field(default=1, description="SDK retries (they multiply with ours).")
 
 
-class PineconeSettings(BaseModel):
+class PineconeSettings(VendorLimits):
     """Pinecone, when configured, holds the vectors."""
 
     api_key: SecretStr | None = Field(default=None, description="API key.")
@@ -87,7 +97,7 @@ class PineconeSettings(BaseModel):
     timeout_s: float = Field(default=10.0, description="Per request.")
 
 
-class QdrantSettings(BaseModel):
+class QdrantSettings(VendorLimits):
     """Qdrant, when configured, holds the vectors."""
 
     url: str | None = Field(default=None, description="Server URL, or `:memory:`.")
@@ -104,7 +114,7 @@ class VectorSettings(BaseModel):
     local_dimensions: int = Field(default=256, description="Local hashing embedder size.")
 
 
-class ElevenLabsSettings(BaseModel):
+class ElevenLabsSettings(VendorLimits):
     """ElevenLabs post-call webhooks and conversation API."""
 
     webhook_secret: SecretStr | None = Field(
@@ -131,16 +141,30 @@ class ApiSettings(BaseModel):
 
 
 class StepSettings(BaseModel):
-    """Retries, limits and throttles of pipeline steps."""
+    """Defaults of every pipeline actor, and how steps wait for a vendor's throttle."""
 
-    max_retries: int = Field(default=3, description="Attempts after the first.")
-    min_backoff_ms: int = Field(default=1_000, description="First retry delay.")
-    max_backoff_ms: int = Field(default=60_000, description="Largest retry delay.")
-    time_limit_ms: int = Field(default=120_000, description="A step running longer is killed.")
-    vendor_concurrency: int = Field(default=5, description="Vendor calls in flight per step.")
-    vendor_rate_per_s: int = Field(default=10, description="Vendor-step jobs per second.")
-    transcript_max_retries: int = Field(
-        default=8, description="Polls of a conversation that is not done yet."
+    max_retries: int = Field(default=3, ge=0, description="Attempts after the first.")
+    min_backoff_ms: int = Field(default=1_000, ge=1, description="First retry delay.")
+    max_backoff_ms: int = Field(default=60_000, ge=1, description="Largest retry delay.")
+    time_limit_ms: int = Field(
+        default=120_000, ge=1_000, description="A step running longer is killed."
+    )
+    throttle_wait_s: float = Field(
+        default=2.0, ge=0, description="Wait for a vendor slot before deferring the message."
+    )
+    defer_max_ms: int = Field(
+        default=30_000, ge=500, description="Longest delay of a message deferred for a slot."
+    )
+
+
+class ActorOverride(BaseModel):
+    """One actor's options where they differ (``SWITCHBOARD_ACTORS__<ACTOR>__<OPTION>``)."""
+
+    max_retries: int | None = Field(default=None, ge=0, description="Attempts after the first.")
+    min_backoff_ms: int | None = Field(default=None, ge=1, description="First retry delay.")
+    max_backoff_ms: int | None = Field(default=None, ge=1, description="Largest retry delay.")
+    time_limit_ms: int | None = Field(
+        default=None, ge=1_000, description="A run longer than this is killed."
     )
 
 
@@ -165,11 +189,47 @@ class CheckpointSettings(BaseModel):
 class SchedulerSettings(BaseModel):
     """The clock process."""
 
-    relay_interval_s: float = Field(default=5.0, description="Inbox relay tick period.")
+    relay_interval_s: float = Field(default=2.0, gt=0, description="Inbox relay tick period.")
     relay_min_age_s: float = Field(
-        default=2.0, description="Only relay jobs accepted at least this long ago."
+        default=2.0, ge=0, description="Only relay jobs accepted at least this long ago."
     )
-    lease_ttl_s: float = Field(default=30.0, description="Leader lease; renewed each tick.")
+    lease_ttl_s: float = Field(default=30.0, gt=0, description="Leader lease; renewed each tick.")
+    stall_check_interval_s: float = Field(
+        default=60.0, gt=0, description="How often stalled jobs are looked for."
+    )
+    stalled_after_s: float = Field(
+        default=900.0, gt=0, description="A published job without progress this long is stalled."
+    )
+    max_redrives: int = Field(
+        default=3, ge=0, description="Re-drives of a stalled job before it is failed."
+    )
+    prometheus_port: int = Field(
+        default=9192, ge=0, description="Health and metrics port (0: off)."
+    )
+    prometheus_host: str = Field(
+        default="127.0.0.1", description="Health and metrics bind address."
+    )
+
+
+class IntakeSettings(BaseModel):
+    """How producers accept requests."""
+
+    max_json_depth: int = Field(
+        default=64, ge=2, le=500, description="Deepest JSON nesting accepted."
+    )
+    publish_queue_size: int = Field(
+        default=1_000, ge=1, description="Accepted jobs waiting for the API's publisher."
+    )
+    breaker_cooldown_s: float = Field(
+        default=2.0, gt=0, description="After a publish fails, leave jobs to the relay this long."
+    )
+
+
+class HealthSettings(BaseModel):
+    """Readiness probes, run in the background of every process."""
+
+    interval_s: float = Field(default=2.0, gt=0, description="How often dependencies are probed.")
+    timeout_s: float = Field(default=1.0, gt=0, description="Time a probe may take.")
 
 
 class Settings(BaseSettings):
@@ -184,7 +244,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".switchboard"), description="Local state directory.")
     environment: Literal["development", "production"] = Field(
-        default="development", description="production: JSON logs, no local-adapter warnings."
+        default="development",
+        description="production: JSON logs; local adapters refused unless allowed.",
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     log_format: Literal["auto", "json", "console"] = Field(
@@ -192,6 +253,10 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token that sees every tenant."
+    )
+    allow_local: str = Field(
+        default="",
+        description="In production, local adapters allowed anyway (e.g. `analyzer,vectors`).",
     )
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -202,9 +267,30 @@ class Settings(BaseSettings):
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     steps: StepSettings = Field(default_factory=StepSettings)
+    actors: dict[str, ActorOverride] = Field(
+        default_factory=dict, description="Per-actor options, by actor name."
+    )
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @field_validator("allow_local")
+    @classmethod
+    def _known_local_adapters(cls, value: str) -> str:
+        names = {n.strip() for n in value.split(",") if n.strip()}
+        unknown = sorted(names - set(LOCAL_ADAPTER_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown local adapters {unknown}; known: {list(LOCAL_ADAPTER_NAMES)}"
+            )
+        return value
+
+    @property
+    def allowed_local(self) -> frozenset[str]:
+        """The names listed in ``allow_local``."""
+        return frozenset(n.strip() for n in self.allow_local.split(",") if n.strip())
 
     @property
     def sqlite_path(self) -> Path:
@@ -269,7 +355,16 @@ def describe_variables() -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for name, field in Settings.model_fields.items():
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if name == "actors":
+            rows.extend(
+                (
+                    f"SWITCHBOARD_ACTORS__<ACTOR>__{sub_name.upper()}",
+                    "",
+                    f"{sub_field.description} Per actor, e.g. ACTORS__ANALYZE_CALL__…",
+                )
+                for sub_name, sub_field in ActorOverride.model_fields.items()
+            )
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             for sub_name, sub_field in annotation.model_fields.items():
                 rows.append(
                     (

@@ -30,7 +30,9 @@ def render_example_env() -> str:
         if current != section:
             section = current
             lines += ["", f"# --- {section.lower()} ---"]
-        lines += [f"# {description}", f"{name}={default}"]
+        # A pattern (SWITCHBOARD_ACTORS__<ACTOR>__…) is documented, not set.
+        setting = f"# {name}=" if "<" in name else f"{name}={default}"
+        lines += [f"# {description}", setting]
     lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
     lines += [
         f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"

@@ -7,18 +7,20 @@ the composition root (``producers.wsgi``) or by a test.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import falcon
 
-from infra.bus.publishing import Publisher
-from infra.store.protocols import CallQueries, JobLedger, TenantDirectory
+from infra.health import HealthMonitor
+from infra.intake import Intake
+from infra.store.protocols import CallQueries, JobLedger, JobQueries, TenantDirectory
 from producers.auth import BearerAuth
 from producers.errors import install_error_handling
-from producers.ports import ReadinessCheck, SimilarityIndex
-from producers.resources.calls import CallResource, SimilarCallsResource
+from producers.ports import SimilarityIndex
+from producers.resources.calls import CallFinder, CallResource, SimilarCallsResource
 from producers.resources.health import Liveness, Readiness
+from producers.resources.jobs import JobResource
 from producers.resources.webhooks import CallEndedWebhook
 
 
@@ -28,30 +30,32 @@ class ApiDeps:
 
     Attributes:
         max_body_bytes: Larger request bodies get 413.
+        max_json_depth: Deeper JSON bodies get 422.
         webhook_secret: The ElevenLabs HMAC secret; None makes the webhook answer 503.
         signature_tolerance_s: Largest accepted signature age (and future skew).
         admin_token: The bearer token that sees every tenant; None disables it.
         tenants: Tenants, agents and API keys.
-        ledger: The job ledger (inbox).
+        ledger: The job ledger (inbox), for rejected requests.
+        intake: Records and dispatches accepted requests.
+        jobs: The jobs read side.
         calls: The calls read side.
-        publisher: Puts contracts on the bus.
         vectors: The vector index, for similar calls.
-        checks: What ``/readyz`` probes.
-        adapters: Adapter labels shown by ``/readyz``.
+        health: Answers ``/readyz``.
         clock: Current unix time (fixed in tests).
     """
 
     max_body_bytes: int
+    max_json_depth: int
     webhook_secret: str | None
     signature_tolerance_s: float
     admin_token: str | None
     tenants: TenantDirectory
     ledger: JobLedger
+    intake: Intake
+    jobs: JobQueries
     calls: CallQueries
-    publisher: Publisher
     vectors: SimilarityIndex
-    checks: Sequence[ReadinessCheck]
-    adapters: Mapping[str, str] = field(default_factory=dict)
+    health: HealthMonitor
     clock: Callable[[], float] = time.time
 
 
@@ -60,23 +64,26 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App()
     install_error_handling(app)
     auth = BearerAuth(deps.tenants, deps.admin_token)
+    finder = CallFinder(deps.calls, deps.tenants)
     app.add_route("/healthz", Liveness())
-    app.add_route("/readyz", Readiness(deps.checks, deps.adapters))
+    app.add_route("/readyz", Readiness(deps.health))
     app.add_route(
         "/api/webhooks/elevenlabs/call-ended",
         CallEndedWebhook(
             tenants=deps.tenants,
-            ledger=deps.ledger,
-            publisher=deps.publisher,
+            intake=deps.intake,
+            rejections=deps.ledger,
             secret=deps.webhook_secret,
             tolerance_s=deps.signature_tolerance_s,
             max_body_bytes=deps.max_body_bytes,
+            max_json_depth=deps.max_json_depth,
             clock=deps.clock,
         ),
     )
-    app.add_route("/api/calls/{conversation_id}", CallResource(auth=auth, calls=deps.calls))
+    app.add_route("/api/jobs/{job_id}", JobResource(auth=auth, jobs=deps.jobs))
+    app.add_route("/api/calls/{conversation_id}", CallResource(auth=auth, finder=finder))
     app.add_route(
         "/api/calls/{conversation_id}/similar",
-        SimilarCallsResource(auth=auth, calls=deps.calls, vectors=deps.vectors),
+        SimilarCallsResource(auth=auth, finder=finder, vectors=deps.vectors),
     )
     return app

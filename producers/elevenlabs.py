@@ -1,28 +1,31 @@
 """ElevenLabs post-call webhooks: the signature, the payload models, the mapping to contracts.
 
 The signature header is ``ElevenLabs-Signature: t=<unix seconds>,v0=<hex>`` where hex
-is HMAC-SHA256(secret, ``"{t}.{raw_body}"``). Two payload shapes are accepted: the
-current one (``{"type": "post_call_transcription", "data": {..., "transcript": [...]}}``)
-and the older one without ``type`` whose transcript is ``{"messages": [{role,
-content}]}``. Models ignore unknown fields: ElevenLabs adds fields over time.
+is HMAC-SHA256(secret, ``"{t}.{raw_body}"``); while a secret is rotated the header may
+carry several ``v0`` entries, and one matching is enough. Two payload shapes are
+accepted: the current one (``{"type": "post_call_transcription", "data": {...,
+"transcript": [...]}}``) and the older one without ``type`` whose transcript is
+``{"messages": [{role, content}]}``. Models ignore unknown fields: ElevenLabs adds
+fields over time. Every field the pipeline keeps is validated here with the contracts'
+own types, so what is accepted can be stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from contracts import HealthCheckJobData, PostCallJobData, TranscriptTurn
+from contracts.fields import LATEST, FiniteFloat, Identifier, Seconds, Text
 from infra.store.records import AgentBinding, AgentKind
-from producers.errors import unprocessable
 
 SIGNATURE_HEADER = "ElevenLabs-Signature"
+MAX_TIMESTAMP_DIGITS = 12
 TRANSCRIPTION = "post_call_transcription"
 
 _ROLES: dict[str, Literal["agent", "user"]] = {
@@ -38,14 +41,25 @@ def _signature_error(detail: str) -> falcon.HTTPUnauthorized:
     return falcon.HTTPUnauthorized(title="Invalid webhook signature", description=detail)
 
 
-def _parse_signature(header: str | None) -> tuple[int, str]:
+def _parse_signature(header: str | None) -> tuple[int, list[str]]:
     if not header:
         raise _signature_error(f"missing {SIGNATURE_HEADER} header")
-    parts = dict(item.strip().partition("=")[::2] for item in header.split(","))
-    timestamp, digest = parts.get("t", ""), parts.get("v0", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or not digest:
+    timestamps: list[str] = []
+    digests: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamps.append(value)
+        elif key == "v0" and value:
+            digests.append(value)
+    # Unix seconds have 10 digits until 2286; a longer value is not a time (and a few
+    # thousand digits would not even parse).
+    timestamp = timestamps[0] if len(timestamps) == 1 else ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
         raise _signature_error(f"malformed {SIGNATURE_HEADER} header: expected t=<unix>,v0=<hex>")
-    return int(timestamp), digest
+    if not digests:
+        raise _signature_error(f"malformed {SIGNATURE_HEADER} header: no v0=<hex> signature")
+    return int(timestamp), digests
 
 
 def verify_signature(
@@ -60,22 +74,39 @@ def verify_signature(
         now: The current unix time.
         tolerance_s: The largest accepted distance between ``t`` and ``now``, either way.
 
+    Several ``v0`` entries (a secret being rotated) pass when any one matches; each is
+    compared, so the time taken does not tell which.
+
     Raises:
         falcon.HTTPUnauthorized: Missing, malformed, mismatched, too old or too far in
             the future.
     """
-    timestamp, digest = _parse_signature(header)
+    timestamp, digests = _parse_signature(header)
     signed = f"{timestamp}.".encode() + body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a crafted header).
-    if not hmac.compare_digest(expected.encode(), digest.lower().encode()):
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+    matched = False
+    for digest in digests:
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a crafted header).
+        matched |= hmac.compare_digest(expected, digest.lower().encode())
+    if not matched:
         raise _signature_error("signature does not match the body")
     if abs(now - timestamp) > tolerance_s:
         raise _signature_error(f"signature timestamp is more than {tolerance_s:g} s from now")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+
+LATEST_UNIX_S = int(LATEST.timestamp())
+"""Unix times must lie before 2200, as every datetime a contract carries."""
+
+UnixSeconds = Annotated[int, Field(ge=0, lt=LATEST_UNIX_S)]
+
+
+def _number_as_text(value: Any) -> Any:
+    # Ids in dynamic variables are often sent as numbers.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class WebhookTurn(_Model):
@@ -86,10 +117,12 @@ class WebhookTurn(_Model):
     never the call — ElevenLabs does not redeliver a rejected webhook.
     """
 
-    role: str = Field(description="Who spoke, as the platform names it.")
-    message: str | None = Field(default=None, description="What was said.")
-    content: str | None = Field(default=None, description="What was said (older shape).")
-    time_in_call_secs: float | None = Field(default=None, description="Seconds into the call.")
+    role: Text = Field(description="Who spoke, as the platform names it.")
+    message: Text | None = Field(default=None, description="What was said.")
+    content: Text | None = Field(default=None, description="What was said (older shape).")
+    time_in_call_secs: FiniteFloat | None = Field(
+        default=None, ge=0, description="Seconds into the call."
+    )
 
     @property
     def speaker(self) -> Literal["agent", "user"] | None:
@@ -111,22 +144,35 @@ class LegacyTranscript(_Model):
 class CallMetadata(_Model):
     """The call's metadata block."""
 
-    start_time_unix_secs: int | None = Field(default=None, description="Call start.")
-    call_duration_secs: int | None = Field(default=None, description="Call length.")
+    start_time_unix_secs: UnixSeconds | None = Field(default=None, description="Call start.")
+    call_duration_secs: Seconds | None = Field(default=None, description="Call length.")
+
+
+class DynamicVariables(_Model):
+    """The dynamic variables the pipeline reads (others are ignored)."""
+
+    thread_id: Annotated[Identifier | None, BeforeValidator(_number_as_text)] = Field(
+        default=None, description="The checkpoint thread of a health-check call."
+    )
+    call_type: Annotated[Text | None, BeforeValidator(_number_as_text)] = Field(
+        default=None, description="`health_check` marks a health-check call."
+    )
 
 
 class InitiationData(_Model):
     """What the caller's client passed when the call started."""
 
-    dynamic_variables: dict[str, Any] = Field(default_factory=dict, description="Variables.")
+    dynamic_variables: DynamicVariables = Field(
+        default_factory=DynamicVariables, description="Variables."
+    )
 
 
 class CallData(_Model):
     """The ``data`` object of a post-call transcription webhook."""
 
-    agent_id: str = Field(description="The voice agent.")
-    conversation_id: str = Field(min_length=1, description="The conversation id.")
-    status: str | None = Field(default=None, description="The call status, e.g. `done`.")
+    agent_id: Identifier = Field(description="The voice agent.")
+    conversation_id: Identifier = Field(description="The conversation id.")
+    status: Text | None = Field(default=None, description="The call status, e.g. `done`.")
     transcript: list[WebhookTurn] | LegacyTranscript | None = Field(
         default=None, description="The transcript, in either shape."
     )
@@ -156,48 +202,38 @@ class CallData(_Model):
         ]
 
     @property
-    def dynamic_variables(self) -> dict[str, Any]:
-        """The dynamic variables ({} when none were sent)."""
+    def dynamic_variables(self) -> DynamicVariables:
+        """The dynamic variables (none set when none were sent)."""
         data = self.conversation_initiation_client_data
-        return data.dynamic_variables if data is not None else {}
+        return data.dynamic_variables if data is not None else DynamicVariables()
 
 
 class TranscriptionEvent(_Model):
     """A post-call transcription webhook (current or older shape)."""
 
-    type: str = Field(default=TRANSCRIPTION, description="The event type.")
-    event_timestamp: int | None = Field(default=None, description="When it was sent.")
+    type: Text = Field(default=TRANSCRIPTION, description="The event type.")
+    event_timestamp: UnixSeconds | None = Field(default=None, description="When it was sent.")
     data: CallData = Field(description="The call.")
 
 
-def parse_json(body: bytes) -> dict[str, Any]:
-    """Decode the body as a JSON object.
+class EventHeader(_Model):
+    """Just the event type, to acknowledge the events the pipeline does not process."""
 
-    Raises:
-        ProblemError: 422 when the body is not valid JSON or not an object.
-    """
-    try:
-        document = json.loads(body)
-    except ValueError as error:
-        raise unprocessable("body is not valid JSON") from error
-    if not isinstance(document, dict):
-        raise unprocessable("body must be a JSON object")
-    return document
-
-
-def event_type(document: dict[str, Any]) -> str:
-    """The event's ``type``; the older shape has none and is a transcription."""
-    value = document.get("type", TRANSCRIPTION)
-    return value if isinstance(value, str) else str(value)
+    type: Text = Field(default=TRANSCRIPTION, description="The event type.")
 
 
 def job_kind(binding: AgentBinding, data: CallData) -> AgentKind:
     """``health_check`` when the agent is bound so or the call says so; else ``general``."""
     if binding.kind == "health_check":
         return "health_check"
-    if str(data.dynamic_variables.get("call_type", "")) == "health_check":
+    if data.dynamic_variables.call_type == "health_check":
         return "health_check"
     return "general"
+
+
+def pipeline_of(kind: AgentKind) -> str:
+    """The job kind (pipeline) of a call of this kind."""
+    return "post_call" if kind == "general" else "health_check"
 
 
 def to_contract(
@@ -211,8 +247,8 @@ def to_contract(
         "agent_id": data.agent_id,
     }
     if kind == "health_check":
-        thread_id = data.dynamic_variables.get("thread_id") or data.conversation_id
-        return HealthCheckJobData(**common, thread_id=str(thread_id))
+        thread_id = data.dynamic_variables.thread_id or data.conversation_id
+        return HealthCheckJobData(**common, thread_id=thread_id)
     metadata = data.metadata or CallMetadata()
     started_at = (
         datetime.fromtimestamp(metadata.start_time_unix_secs, tz=UTC)

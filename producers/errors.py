@@ -6,6 +6,7 @@
     ├── ProblemError            adds extension members (e.g. ``errors`` on a 422)
     pydantic.ValidationError    422 with one ``errors`` entry per invalid field
     contracts TransientError    503 with ``Retry-After`` (the store or broker is unreachable)
+    IdempotencyKeyReused        422 naming the ``Idempotency-Key`` header
     any other exception         500, logged with its traceback, no internals in the body
 
 Unknown routes and wrong methods are ``falcon.HTTPError`` too, so they get the same
@@ -23,6 +24,7 @@ import falcon
 import pydantic
 
 from contracts.errors import TransientError
+from infra.intake import IdempotencyKeyReused
 from infra.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -55,12 +57,12 @@ class ProblemError(falcon.HTTPError):
 
 
 def unprocessable(detail: str, *, field: str | None = None) -> ProblemError:
-    """A 422 problem, naming the offending field in ``errors`` when there is one."""
+    """A 422 problem; with ``field``, ``errors`` names it and the detail is its message."""
     errors = [{"field": field, "message": detail}] if field is not None else []
     return ProblemError(
         falcon.HTTP_422,
         title="Unprocessable Content",
-        detail=detail,
+        detail=f"invalid field {field}: {detail}" if field is not None else detail,
         extensions={"errors": errors},
     )
 
@@ -86,10 +88,6 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.
     resp.data = json.dumps(problem_document(req, error)).encode()
 
 
-def _field_path(location: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in location) or "body"
-
-
 def handle_validation_error(
     req: falcon.Request,  # noqa: ARG001 (falcon's error-handler signature)
     resp: falcon.Response,  # noqa: ARG001
@@ -101,15 +99,108 @@ def handle_validation_error(
     Raises:
         ProblemError: Always; falcon serializes it.
     """
+    raise invalid_fields(error) from error
+
+
+_TYPE_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+
+
+_SHAPE_ERRORS = frozenset(
+    {"model_type", "model_attributes_type", "dict_type", "list_type", "string_type"}
+)
+"""Errors about the kind of value (object, array, string) rather than its content."""
+
+
+def invalid_fields(
+    error: pydantic.ValidationError, document: Any = None, *, at: str = ""
+) -> ProblemError:
+    """The 422 problem of a validation error, by the sender's paths, in plain words.
+
+    Args:
+        error: The validation error.
+        document: The JSON the sender sent, to find its paths in (see
+            ``sender_path``); None keeps pydantic's locations.
+        at: The path of ``document`` within the body, prefixed to every field.
+    """
+    messages: dict[str, list[str]] = {}
+    shape_only: dict[str, bool] = {}
+    for item in error.errors(include_input=False, include_url=False):
+        loc = item["loc"]
+        path = sender_path(document, loc, item["type"]) if document is not None else _joined(loc)
+        field = ".".join(p for p in (at, path) if p) or "body"
+        text = _TYPE_MESSAGES.get(item["type"], item["msg"])
+        if text not in messages.setdefault(field, []):
+            messages[field].append(text)
+        shape_only[field] = shape_only.get(field, True) and item["type"] in _SHAPE_ERRORS
+    # A union's other members fail on the shape of a value whose real problem lies
+    # deeper (a bad turn in a transcript array is also "not the older object shape"):
+    # keep the deeper, precise entries only.
     errors = [
-        {"field": _field_path(item["loc"]), "message": item["msg"]} for item in error.errors()
+        {"field": f, "message": " or ".join(texts)}
+        for f, texts in messages.items()
+        if not (shape_only[f] and any(other.startswith(f"{f}.") for other in messages))
     ]
-    first = errors[0]["field"] if errors else "body"
-    raise ProblemError(
+    first = errors[0] if errors else {"field": "body", "message": "is invalid"}
+    return ProblemError(
         falcon.HTTP_422,
         title="Unprocessable Content",
-        detail=f"invalid field {first}: {errors[0]['message'] if errors else 'invalid body'}",
+        detail=f"invalid field {first['field']}: {first['message']}",
         extensions={"errors": errors},
+    )
+
+
+def _joined(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def sender_path(document: Any, loc: tuple[int | str, ...], error_type: str) -> str:
+    """``loc`` as the sender wrote it: only the keys and indexes found in ``document``.
+
+    pydantic's locations also name union members and validators
+    (``data.transcript.list[WebhookTurn].0.role``), which the sender never wrote. A
+    missing field is not in the document but is the sender's to add, so the last
+    segment of a ``missing`` error is kept.
+    """
+    node, parts = document, []
+    for index, segment in enumerate(loc):
+        if isinstance(node, dict) and isinstance(segment, str) and segment in node:
+            node = node[segment]
+            parts.append(segment)
+        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
+            node = node[segment]
+            parts.append(str(segment))
+        elif index == len(loc) - 1 and error_type == "missing":
+            parts.append(str(segment))
+    return ".".join(parts)
+
+
+def handle_idempotency_key_reused(
+    req: falcon.Request,  # noqa: ARG001 (falcon's error-handler signature)
+    resp: falcon.Response,  # noqa: ARG001
+    error: IdempotencyKeyReused,
+    params: dict[str, Any],  # noqa: ARG001
+) -> None:
+    """Answer a reused ``Idempotency-Key`` with another body: 422 naming the header.
+
+    Raises:
+        ProblemError: Always.
+    """
+    raise unprocessable(
+        f"{error}: send a new key for a new request", field="Idempotency-Key"
     ) from error
 
 
@@ -168,4 +259,5 @@ def install_error_handling(app: falcon.App[falcon.Request, falcon.Response]) -> 
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(pydantic.ValidationError, handle_validation_error)
     app.add_error_handler(TransientError, handle_transient_error)
+    app.add_error_handler(IdempotencyKeyReused, handle_idempotency_key_reused)
     app.add_error_handler(Exception, handle_unexpected_error)

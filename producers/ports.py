@@ -2,13 +2,12 @@
 
 Producers must not import ``actors``, so the read side of the vector index is declared
 here again (the local, Pinecone and Qdrant adapters in ``infra`` satisfy it
-structurally), together with the readiness probes ``/readyz`` runs.
+structurally).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 from contracts.values import VectorMatch, VectorRecord
@@ -38,19 +37,3 @@ class SimilarityIndex(Protocol):
             kind: When set, only records whose metadata ``kind`` equals it.
         """
         ...
-
-
-@dataclass(frozen=True)
-class ReadinessCheck:
-    """One dependency ``/readyz`` probes.
-
-    Attributes:
-        name: The check's name in the answer (``database``, ``broker``).
-        adapter: Which adapter serves it (e.g. ``sqlite``, ``redis``), shown beside it.
-        probe: Returns when the dependency answers; raises (typically
-            ``contracts.errors.TransientError``) when it does not.
-    """
-
-    name: str
-    adapter: str
-    probe: Callable[[], None]

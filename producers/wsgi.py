@@ -1,8 +1,14 @@
 """The API's composition root, loaded by gunicorn as ``'producers.wsgi:application()'``.
 
 gunicorn calls ``application()`` in each worker after the fork (``preload_app`` is off),
-so every database pool and Redis connection belongs to the process that uses it.
-Nothing happens at import time.
+so every database pool, Redis connection and background thread belongs to the process
+that uses it. Nothing happens at import time.
+
+The API builds only what it uses: the SQL store, a publisher on the bus, and the vector
+index (for similar calls). Two threads run beside the request threads: the dispatcher,
+which publishes accepted jobs so no request waits on the broker, and the health
+monitor, which probes the database (required) and the broker (reported, not required)
+for ``/readyz``.
 """
 
 from __future__ import annotations
@@ -13,43 +19,42 @@ from dataclasses import dataclass
 
 import falcon
 
+from infra.bus.broker import BrokerProbe
+from infra.bus.dispatch import BackgroundDispatcher
 from infra.bus.publisher import connect_publisher
 from infra.embedded import resolve_broker_url
+from infra.health import Dependency, HealthMonitor
+from infra.intake import Intake
+from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
 from infra.logs import configure_logging, get_logger
 from infra.settings import Settings, load_settings
 from infra.store.calls import SqlCallQueries
 from infra.store.engine import create_engine, ping
+from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import ensure_migrated
 from infra.store.tenants import SqlTenantDirectory
-from infra.vendors.wiring import build_adapters
+from infra.vendors.wiring import Adapters
 from producers.app import ApiDeps, create_app
-from producers.ports import ReadinessCheck
-
-
-def _database_label(settings: Settings) -> str:
-    return settings.database_url.split(":", 1)[0].split("+", 1)[0]
-
-
-def _broker_label(settings: Settings) -> str:
-    return "redis" if settings.broker.url else "embedded-valkey"
 
 
 @dataclass(frozen=True)
 class Api:
-    """The built API and the function that closes every client it opened."""
+    """The built API and the function that stops its threads and closes its clients."""
 
     app: falcon.App[falcon.Request, falcon.Response]
     close: Callable[[], None]
 
 
 def build_api(settings: Settings) -> Api:
-    """Open the database, broker and vendor clients and build the app over them.
+    """Open the database, the bus and the vector index, start the API's threads.
 
     Raises:
         DatabaseNotMigrated: The database is behind the code's migrations (nothing is
             left open).
+        LocalAdapterRefused: Production would run a local adapter that is not allowed.
     """
+    check_embedded(settings)
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     closers: list[Callable[[], None]] = [engine.dispose]
 
@@ -62,36 +67,58 @@ def build_api(settings: Settings) -> Api:
         url = resolve_broker_url(settings)
         publisher = connect_publisher(settings.broker, url)
         closers.append(publisher.close)
-        adapters = build_adapters(settings, engine=engine, redis_url=url)
+        adapters = Adapters(settings, engine=engine, redis_url=url)
         closers.append(adapters.close)
+        vectors = adapters.vectors()
+        probe = BrokerProbe(url, settings.health.timeout_s)
+        closers.append(probe.close)
     except BaseException:
         close()
         raise
+    ledger = SqlJobLedger(engine)
+    dispatcher = BackgroundDispatcher(
+        publisher,
+        ledger,
+        queue_size=settings.intake.publish_queue_size,
+        cooldown_s=settings.intake.breaker_cooldown_s,
+    )
+    monitor = HealthMonitor(
+        [
+            Dependency("database", database_label(settings), lambda: ping(engine), True),
+            Dependency("broker", broker_label(settings), probe, required=False),
+        ],
+        adapters=adapters.labels,
+        interval_s=settings.health.interval_s,
+        timeout_s=settings.health.timeout_s,
+    )
+    dispatcher.start()
+    closers.append(dispatcher.stop)
+    monitor.start()
+    closers.append(monitor.stop)
     secret = settings.elevenlabs.webhook_secret
     admin = settings.admin_token
     deps = ApiDeps(
         max_body_bytes=settings.api.max_body_bytes,
+        max_json_depth=settings.intake.max_json_depth,
         webhook_secret=secret.get_secret_value() if secret else None,
         signature_tolerance_s=settings.elevenlabs.signature_tolerance_s,
         admin_token=admin.get_secret_value() if admin else None,
         tenants=SqlTenantDirectory(engine),
-        ledger=SqlJobLedger(engine),
+        ledger=ledger,
+        intake=Intake(ledger, dispatcher),
+        jobs=SqlJobQueries(engine),
         calls=SqlCallQueries(engine),
-        publisher=publisher,
-        vectors=adapters.vectors,
-        checks=(
-            ReadinessCheck("database", _database_label(settings), lambda: ping(engine)),
-            ReadinessCheck("broker", _broker_label(settings), publisher.ping),
-            *(ReadinessCheck(name, label, ping) for name, label, ping in adapters.probes()),
-        ),
-        adapters=adapters.labels,
+        vectors=vectors,
+        health=monitor,
     )
-    get_logger(__name__).info("api ready", adapters=adapters.labels)
+    get_logger(__name__).info(
+        "api ready", adapters=adapters.labels, local=adapters.local + embedded_in_use(settings)
+    )
     return Api(create_app(deps), close)
 
 
 def application() -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the API from the environment's settings; its clients close at process exit.
+    """Build the API from the environment's settings; it closes at process exit.
 
     Raises:
         DatabaseNotMigrated: The database is behind the code's migrations; the worker
@@ -100,7 +127,7 @@ def application() -> falcon.App[falcon.Request, falcon.Response]:
     settings = load_settings()
     configure_logging(settings, process="api")
     api = build_api(settings)
-    # A gunicorn worker exits through sys.exit, which runs atexit handlers: its Redis,
-    # database and vendor connections close cleanly instead of being dropped.
+    # A gunicorn worker exits through sys.exit, which runs atexit handlers: queued jobs
+    # are published, and Redis, database and vendor connections close cleanly.
     atexit.register(api.close)
     return api.app

@@ -1,11 +1,18 @@
 """The scheduler's composition root: one clock process that turns time into messages.
 
-``python -m scheduler`` (or ``switchboard scheduler``) runs :func:`main`. Every
-``settings.scheduler.relay_interval_s`` a tick acquires or renews the leader lease
-``<namespace>:scheduler:leader`` and, only while it holds it, relays pending jobs to the
-bus. APScheduler 3 cannot share a job store between processes (FIELD-NOTES), so the
-lease is what makes a second scheduler harmless. SIGTERM/SIGINT shut the scheduler
-down and release the lease.
+``python -m scheduler`` (or ``switchboard scheduler``) runs :func:`main`. Two ticks, each
+of which acquires or renews the leader lease ``<namespace>:scheduler:leader`` and works
+only while it holds it:
+
+- the inbox relay, every ``relay_interval_s``: publishes accepted jobs intake could not;
+- the stall check, every ``stall_check_interval_s``: re-drives published jobs that made
+  no progress for ``stalled_after_s`` (``scheduler.redrive``).
+
+APScheduler 3 cannot share a job store between processes (FIELD-NOTES), so the lease is
+what makes a second scheduler harmless. A tick that finds Redis unreachable logs one
+line and waits for the next. ``/healthz``, ``/readyz`` (ready while the broker answers)
+and ``/metrics`` are served on ``scheduler.prometheus_port``. SIGTERM/SIGINT shut the
+scheduler down and release the lease.
 """
 
 from __future__ import annotations
@@ -19,15 +26,26 @@ from types import FrameType
 from typing import Protocol
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from contracts.errors import TransientError
+from infra.bus.broker import BrokerProbe
 from infra.bus.publisher import connect_publisher
 from infra.embedded import resolve_broker_url
+from infra.health import Dependency, HealthMonitor, ProbeServer
 from infra.lease import RedisLease
+from infra.local_adapters import (
+    LocalAdapterRefused,
+    broker_label,
+    check_embedded,
+    database_label,
+)
 from infra.logs import configure_logging, get_logger
 from infra.settings import SchedulerSettings, Settings, load_settings
-from infra.store.engine import create_engine
+from infra.store.engine import create_engine, ping
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import DatabaseNotMigrated, ensure_migrated
+from scheduler.redrive import redrive_stalled
 from scheduler.relay import relay_once
 
 _log = get_logger(__name__)
@@ -51,45 +69,75 @@ class LeaderTick:
     Args:
         lease: The leader lease, acquired or renewed on every call.
         work: What the leader does each tick; returns a count for the log.
+        name: The tick's name, in its log lines.
     """
 
-    def __init__(self, lease: Lease, work: Callable[[], int]) -> None:
+    def __init__(self, lease: Lease, work: Callable[[], int], name: str = "tick") -> None:
         self._lease = lease
         self._work = work
+        self._name = name
         self.leading = False
 
     def __call__(self) -> int | None:
         """Run one tick; return the work's count, or None when another process leads.
 
-        Raises:
-            TransientError: Redis was unreachable (APScheduler logs it; the next tick
-                tries again).
+        A broker or database outage skips the tick with one warning line (held back
+        when it repeats): the next tick tries again.
         """
-        leading = self._lease.acquire()
-        if leading != self.leading:
-            _log.info("scheduler.leadership", leading=leading)
-            self.leading = leading
-        if not leading:
+        try:
+            leading = self._lease.acquire()
+            if leading != self.leading:
+                _log.info("scheduler.leadership", leading=leading, tick=self._name)
+                self.leading = leading
+            return self._work() if leading else None
+        except TransientError as error:
+            _log.warning("scheduler.tick_skipped", tick=self._name, error=str(error))
             return None
-        return self._work()
 
 
-def build_scheduler(settings: SchedulerSettings, tick: Callable[[], object]) -> BlockingScheduler:
-    """A blocking APScheduler running ``tick`` every ``relay_interval_s``, starting now."""
+def build_scheduler(
+    settings: SchedulerSettings, relay: Callable[[], object], stalls: Callable[[], object]
+) -> BlockingScheduler:
+    """A blocking APScheduler running the relay and the stall check, starting now."""
     scheduler = BlockingScheduler(timezone=UTC)
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=settings.relay_interval_s,
-        id="relay",
-        next_run_time=datetime.now(UTC),
-        coalesce=True,
-        max_instances=1,
-        # APScheduler's default grace is 1 s: a tick delayed by a slow previous one would
-        # be dropped silently (FIELD-NOTES). A late tick is still worth running.
-        misfire_grace_time=max(1, int(settings.relay_interval_s * 2)),
-    )
+    for job_id, tick, interval_s in (
+        ("relay", relay, settings.relay_interval_s),
+        ("stalled-jobs", stalls, settings.stall_check_interval_s),
+    ):
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=interval_s,
+            id=job_id,
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            # APScheduler's default grace is 1 s: a tick delayed by a slow previous one
+            # would be dropped silently (FIELD-NOTES). A late tick is still worth running.
+            misfire_grace_time=max(1, int(interval_s * 2)),
+        )
     return scheduler
+
+
+def probe_server(settings: Settings, url: str, database: Callable[[], None]) -> ProbeServer:
+    """The scheduler's ``/healthz``, ``/readyz`` and ``/metrics`` (started by the caller)."""
+    monitor = HealthMonitor(
+        [
+            Dependency(
+                "broker", broker_label(settings), BrokerProbe(url, settings.health.timeout_s), True
+            ),
+            Dependency("database", database_label(settings), database, required=False),
+        ],
+        interval_s=settings.health.interval_s,
+        timeout_s=settings.health.timeout_s,
+    )
+    monitor.start()
+    return ProbeServer(
+        settings.scheduler.prometheus_host,
+        settings.scheduler.prometheus_port,
+        monitor,
+        lambda: (CONTENT_TYPE_LATEST, generate_latest(REGISTRY)),
+    )
 
 
 def run(settings: Settings) -> None:
@@ -97,10 +145,12 @@ def run(settings: Settings) -> None:
 
     Raises:
         DatabaseNotMigrated: The database schema is not at the head revision.
+        LocalAdapterRefused: Production would run the embedded broker or database.
     """
     configure_logging(settings, process="scheduler")
     # APScheduler logs every run of every job at INFO: one line per tick is noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    check_embedded(settings)
     url = resolve_broker_url(settings)
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     try:
@@ -113,21 +163,51 @@ def run(settings: Settings) -> None:
             settings.scheduler.lease_ttl_s,
             socket_timeout_s=settings.broker.socket_timeout_s,
         )
+        config = settings.scheduler
+        server = (
+            probe_server(settings, url, lambda: ping(engine)) if config.prometheus_port else None
+        )
         try:
-            tick = LeaderTick(
-                lease,
-                lambda: relay_once(ledger, publisher, min_age_s=settings.scheduler.relay_min_age_s),
+            if server is not None:
+                server.start()
+            scheduler = build_scheduler(
+                config,
+                LeaderTick(
+                    lease,
+                    lambda: relay_once(ledger, publisher, min_age_s=config.relay_min_age_s),
+                    "relay",
+                ),
+                LeaderTick(
+                    lease,
+                    lambda: redrive_stalled(
+                        ledger,
+                        publisher,
+                        idle_s=config.stalled_after_s,
+                        max_redrives=config.max_redrives,
+                    ),
+                    "stalled-jobs",
+                ),
             )
-            scheduler = build_scheduler(settings.scheduler, tick)
             _stop_on_signals(scheduler)
-            _log.info("scheduler.started", interval_s=settings.scheduler.relay_interval_s)
+            _log.info("scheduler.started", relay_interval_s=config.relay_interval_s)
             scheduler.start()
-            lease.release()
+            _release(lease)
             _log.info("scheduler.stopped")
         finally:
+            if server is not None:
+                server.stop()
             lease.close()
+            publisher.close()
     finally:
         engine.dispose()
+
+
+def _release(lease: Lease) -> None:
+    try:
+        lease.release()
+    except TransientError as error:
+        # It expires by itself within its TTL; another scheduler then takes over.
+        _log.warning("scheduler.lease_not_released", error=str(error))
 
 
 def _stop_on_signals(scheduler: BlockingScheduler) -> None:
@@ -143,6 +223,6 @@ def main() -> None:
     """Entry point of ``python -m scheduler``: settings from the environment, then run."""
     try:
         run(load_settings())
-    except DatabaseNotMigrated as error:
+    except (DatabaseNotMigrated, LocalAdapterRefused) as error:
         sys.stderr.write(f"scheduler: {error}\n")
         raise SystemExit(2) from error

@@ -1,14 +1,16 @@
 """The inbox relay: publishes accepted jobs whose first message never reached the bus.
 
-Intake commits the job to the ledger before answering, then publishes. When Redis is
-down at that moment the job stays pending; each scheduler tick hands the pending jobs
-(oldest first, accepted at least ``min_age_s`` ago so the producer's own publish is not
-raced) to the bus and marks them published. A job published twice (the producer
-published but died before marking it) is harmless: every step is idempotent on the
-contract's key.
+Intake commits the job to the ledger before answering, then hands it to its dispatcher.
+When the broker is down (or slow, and the dispatcher's breaker is open) the job stays
+pending; each scheduler tick hands the pending jobs (oldest first, accepted at least
+``min_age_s`` ago so the dispatcher is not raced) to the bus and marks them published.
+A job published twice (the dispatcher published but could not mark it) is harmless:
+every step is idempotent on the contract's key.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -17,7 +19,6 @@ from contracts.errors import TransientError
 from infra.bus.publishing import Envelope, Publisher
 from infra.logs import get_logger
 from infra.store.protocols import JobLedger
-from infra.store.records import PendingJob
 
 _log = get_logger(__name__)
 
@@ -28,42 +29,55 @@ def relay_once(
     """Publish up to ``limit`` pending jobs and mark each one published.
 
     Stops at the first ``TransientError`` (the broker is still down); the remaining jobs
-    stay pending for the next tick. A job whose payload no longer validates is left
-    pending and logged as an error on every tick, for an operator to repair.
+    stay pending for the next tick. The jobs published are marked in one commit at the
+    end (if that commit fails they are published again next time: harmless). A job whose
+    payload no longer validates is left pending and logged as an error on every tick,
+    for an operator to repair.
 
     Returns:
         How many jobs were published.
     """
-    published = 0
-    for job in ledger.pending(min_age_s=min_age_s, limit=limit):
-        envelope = _envelope(job)
-        if envelope is None:
-            continue
-        try:
-            publisher.publish(envelope)
-        except TransientError as error:
-            _log.warning(
-                "relay.broker_unavailable", published=published, job_id=job.job_id, error=str(error)
-            )
-            return published
-        ledger.mark_published(job.job_id)
-        published += 1
-        _log.info("relay.published", job_id=job.job_id, correlation_id=job.correlation_id)
+    published: list[str] = []
+    try:
+        for job in ledger.pending(min_age_s=min_age_s, limit=limit):
+            envelope = first_envelope(job.job_id, job.contract, job.payload)
+            if envelope is None:
+                continue
+            try:
+                publisher.publish(envelope)
+            except TransientError as error:
+                _log.warning(
+                    "relay.broker_unavailable",
+                    published=len(published),
+                    job_id=job.job_id,
+                    error=str(error),
+                )
+                break
+            published.append(job.job_id)
+            _log.info("relay.published", job_id=job.job_id, correlation_id=job.correlation_id)
+    finally:
+        # One commit for the whole pass: after an outage the backlog moves at the
+        # broker's pace, not one database commit per job.
+        ledger.mark_published(*published)
     if published:
-        _log.info("relay.done", published=published)
-    return published
+        _log.info("relay.done", published=len(published))
+    return len(published)
 
 
-def _envelope(job: PendingJob) -> Envelope | None:
-    contract_type = BY_NAME.get(job.contract)
+def first_envelope(job_id: str, contract: str, payload: dict[str, Any]) -> Envelope | None:
+    """The envelope of a job's first contract, from the inbox; None when it is invalid.
+
+    An invalid one is logged as an error (without the payload): it cannot be published
+    until someone repairs it, and it must not block the jobs behind it.
+    """
+    contract_type = BY_NAME.get(contract)
     if contract_type is None:
-        _log.error("relay.unknown_contract", job_id=job.job_id, contract=job.contract)
+        _log.error("relay.unknown_contract", job_id=job_id, contract=contract)
         return None
     try:
-        contract = contract_type.model_validate(job.payload)
-    except ValidationError:
-        # Not retryable by the relay, and not a reason to block the jobs behind it: the
-        # job stays pending (visible, re-reported every tick) until someone repairs it.
-        _log.exception("relay.invalid_payload", job_id=job.job_id, contract=job.contract)
+        return Envelope.of(contract_type.model_validate(payload))
+    except ValidationError as error:
+        _log.error(
+            "relay.invalid_payload", job_id=job_id, contract=contract, errors=error.error_count()
+        )
         return None
-    return Envelope.of(contract, job_id=job.job_id)

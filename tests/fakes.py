@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from contracts import CallAnalysis, HealthAnswer, TranscriptTurn
 from contracts.errors import PermanentError
 from contracts.values import CallLogEntry, ConversationSnapshot, VectorMatch, VectorRecord
+from infra.store.records import MessageRef
 
 
 @dataclass(frozen=True)
@@ -30,53 +31,54 @@ class ScheduledCallback:
     status: str = "scheduled"
 
 
+CallKey = tuple[str, str]
+"""(tenant id, conversation id): how every call row is keyed."""
+
+
 @dataclass
 class InMemoryCallStore:
     """Call logs, callbacks and health answers in dicts (CallRecords, CallbackBook, HealthRecords).
 
     Attributes:
-        call_logs: Call logs by conversation id.
-        callbacks: Callbacks by conversation id (at most one each).
-        health_answers: Per conversation id, the answers by question.
-        health_tenants: The tenant of each conversation with answers.
+        call_logs: Call logs by (tenant, conversation).
+        callbacks: Callbacks by (tenant, conversation) (at most one each).
+        health_answers: Per (tenant, conversation), the answers by question.
     """
 
-    call_logs: dict[str, CallLogEntry] = field(default_factory=dict)
-    callbacks: dict[str, ScheduledCallback] = field(default_factory=dict)
-    health_answers: dict[str, dict[str, HealthAnswer]] = field(default_factory=dict)
-    health_tenants: dict[str, str] = field(default_factory=dict)
+    call_logs: dict[CallKey, CallLogEntry] = field(default_factory=dict)
+    callbacks: dict[CallKey, ScheduledCallback] = field(default_factory=dict)
+    health_answers: dict[CallKey, dict[str, HealthAnswer]] = field(default_factory=dict)
 
-    def get_call_log(self, conversation_id: str) -> CallLogEntry | None:
+    def get_call_log(self, tenant_id: str, conversation_id: str) -> CallLogEntry | None:
         """Return the call log, or None."""
-        return self.call_logs.get(conversation_id)
+        return self.call_logs.get((tenant_id, conversation_id))
 
     def save_call_log(self, entry: CallLogEntry) -> None:
-        """Insert or replace the call log of ``entry.conversation_id``."""
-        self.call_logs[entry.conversation_id] = entry
+        """Insert or replace the call log of the entry's tenant and conversation."""
+        self.call_logs[(entry.tenant_id, entry.conversation_id)] = entry
 
     def schedule_callback(
         self, *, tenant_id: str, conversation_id: str, due_at: datetime, reason: str
     ) -> bool:
         """Record a scheduled callback; False (and no change) when one exists."""
-        if conversation_id in self.callbacks:
+        if (tenant_id, conversation_id) in self.callbacks:
             return False
-        self.callbacks[conversation_id] = ScheduledCallback(
+        self.callbacks[(tenant_id, conversation_id)] = ScheduledCallback(
             tenant_id=tenant_id, conversation_id=conversation_id, due_at=due_at, reason=reason
         )
         return True
 
-    def has_health_answers(self, conversation_id: str) -> bool:
+    def has_health_answers(self, tenant_id: str, conversation_id: str) -> bool:
         """Whether at least one answer is stored for the conversation."""
-        return bool(self.health_answers.get(conversation_id))
+        return bool(self.health_answers.get((tenant_id, conversation_id)))
 
     def save_health_answers(
         self, *, tenant_id: str, conversation_id: str, answers: Sequence[HealthAnswer]
     ) -> None:
-        """Upsert the answers, keyed by conversation and question."""
-        stored = self.health_answers.setdefault(conversation_id, {})
+        """Upsert the answers, keyed by tenant, conversation and question."""
+        stored = self.health_answers.setdefault((tenant_id, conversation_id), {})
         for answer in answers:
             stored[answer.question] = answer
-        self.health_tenants[conversation_id] = tenant_id
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -95,6 +97,8 @@ class InMemoryVectorIndex:
         namespaces: Records by id, per namespace.
         upserts: How many times ``upsert`` was called.
     """
+
+    vendor: str | None = None
 
     namespaces: dict[str, dict[str, VectorRecord]] = field(default_factory=dict)
     upserts: int = 0
@@ -146,6 +150,7 @@ class FixedAnalyzer:
     analysis: CallAnalysis
     label: str = "fixed"
     calls: list[tuple[list[TranscriptTurn], datetime, str]] = field(default_factory=list)
+    vendor: str | None = None
 
     @property
     def name(self) -> str:
@@ -171,12 +176,15 @@ class FakeTranscriptSource:
 
     Each fetch returns the conversation's next snapshot; the last one repeats, so
     ``script("c1", processing, done)`` answers "processing" once, then "done" forever.
-    An unscripted conversation raises ``PermanentError``, as the real platform's 404.
+    An unscripted conversation raises ``PermanentError``, as the real platform's 404,
+    and so does a snapshot whose status is ``failed``, as the real sources do.
 
     Attributes:
         snapshots: The remaining snapshots per conversation id.
         fetches: Conversation ids in the order they were fetched.
     """
+
+    vendor: str | None = None
 
     snapshots: dict[str, list[ConversationSnapshot]] = field(default_factory=dict)
     fetches: list[str] = field(default_factory=list)
@@ -193,7 +201,11 @@ class FakeTranscriptSource:
         queue = self.snapshots.get(conversation_id)
         if not queue:
             raise PermanentError(f"conversation {conversation_id} not found")
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+        snapshot = queue.pop(0) if len(queue) > 1 else queue[0]
+        if snapshot.status == "failed":
+            # As the real sources do: a conversation that failed on the platform is final.
+            raise PermanentError(f"conversation {conversation_id} failed on the platform")
+        return snapshot
 
 
 @dataclass
@@ -235,6 +247,8 @@ class FakeEmbedder:
         batches: The texts of every ``embed`` call, in order.
     """
 
+    vendor: str | None = None
+
     size: int = 16
     batches: list[list[str]] = field(default_factory=list)
 
@@ -273,3 +287,43 @@ class FixedClock:
     def advance(self, by: timedelta) -> None:
         """Move the clock forward."""
         self.at += by
+
+
+@dataclass
+class RecordingProgress:
+    """Job progress that records every report as a tuple (JobProgress).
+
+    Attributes:
+        events: ``("started", job, key)``, ``("succeeded", job, key, child keys)``,
+            ``("failed", job, key, error, dead letter id)``.
+    """
+
+    events: list[tuple[object, ...]] = field(default_factory=list)
+
+    def message_started(self, job_id: str, message: MessageRef) -> None:
+        """Record a start."""
+        self.events.append(("started", job_id, message.key))
+
+    def message_succeeded(
+        self, job_id: str, message: MessageRef, *, children: Sequence[MessageRef] = ()
+    ) -> None:
+        """Record a success with the keys of the children."""
+        self.events.append(("succeeded", job_id, message.key, [c.key for c in children]))
+
+    def message_failed(
+        self, job_id: str, message: MessageRef, *, error: str, dead_letter_id: str | None
+    ) -> None:
+        """Record a failure."""
+        self.events.append(("failed", job_id, message.key, error, dead_letter_id))
+
+
+@dataclass
+class RecordingDeferral:
+    """Counts deferrals instead of re-enqueueing (Deferral)."""
+
+    deferred: int = 0
+
+    def defer(self) -> int:
+        """Count one deferral; return a fixed delay."""
+        self.deferred += 1
+        return 1000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import redis
 from dramatiq import Message
 
 from contracts.errors import TransientError
@@ -90,3 +91,50 @@ def test_tracebacks_never_print_local_variables(
     assert "analysis failed after" in err
     assert SECRET not in err
     assert SECRET.upper() not in err
+
+
+def test_a_consumer_that_lost_the_broker_is_one_warning_and_its_restarts_are_debug() -> None:
+    error = redis.TimeoutError("Timeout reading from socket")
+    record = logging.LogRecord(
+        "dramatiq.worker.ConsumerThread(calls.index)",
+        logging.CRITICAL,
+        __file__,
+        1,
+        "Consumer encountered an unexpected error.",
+        (),
+        exc_info=(redis.TimeoutError, error, None),
+    )
+    restart = logging.LogRecord(
+        "dramatiq.worker.ConsumerThread(calls.index)",
+        logging.INFO,
+        __file__,
+        1,
+        "Restarting consumer in %0.2f seconds.",
+        (3.0,),
+        None,
+    )
+    logging.getLogger().setLevel(logging.INFO)
+
+    assert RedactMessages().filter(record)
+    assert (record.levelno, record.exc_info) == (logging.WARNING, None)
+    assert record.getMessage() == (
+        "Consumer lost the broker: TimeoutError: Timeout reading from socket (it will reconnect)."
+    )
+    assert not RedactMessages().filter(restart)
+
+
+def test_the_consumers_of_every_queue_share_one_repeat_budget() -> None:
+    limiter = RepeatLimiter(window_s=60, burst=1, clock=lambda: 0.0)
+    records = [
+        logging.LogRecord(
+            f"dramatiq.worker.ConsumerThread({queue})",
+            logging.WARNING,
+            __file__,
+            1,
+            "lost",
+            (),
+            None,
+        )
+        for queue in ("calls.analyze", "calls.index", "calls.persist")
+    ]
+    assert [limiter.filter(r) for r in records] == [True, False, False]

@@ -42,6 +42,7 @@ def run(
     return [
         CallAnalyzed(
             job_id=event.job_id,
+            correlation_id=event.correlation_id,
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,
@@ -61,7 +62,7 @@ def _analysis(
     calls: CallRecords,
     now: Callable[[], datetime],
 ) -> CallAnalysis:
-    stored = calls.get_call_log(event.conversation_id)
+    stored = calls.get_call_log(event.tenant_id, event.conversation_id)
     if stored is not None:
         return stored.analysis
     return analyzer.analyze(

@@ -57,6 +57,7 @@ def _transcribed(
 ) -> CallTranscribed:
     return CallTranscribed(
         job_id=job.job_id,
+        correlation_id=job.correlation_id,
         tenant_id=job.tenant_id,
         conversation_id=job.conversation_id,
         agent_id=job.agent_id,

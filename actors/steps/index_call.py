@@ -76,6 +76,7 @@ def run(event: CallAnalyzed, *, embedder: Embedder, index: VectorIndex) -> list[
     return [
         CallIndexed(
             job_id=event.job_id,
+            correlation_id=event.correlation_id,
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,

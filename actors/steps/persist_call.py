@@ -46,6 +46,7 @@ def run(event: CallIndexed, *, calls: CallRecords) -> list[Contract]:
     return [
         ScheduleCallbackCommand(
             job_id=event.job_id,
+            correlation_id=event.correlation_id,
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,

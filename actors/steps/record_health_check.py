@@ -38,7 +38,7 @@ def run(
     """
     answers = checkpoints.read_answers(job.thread_id)
     if answers is None:
-        if health.has_health_answers(job.conversation_id):
+        if health.has_health_answers(job.tenant_id, job.conversation_id):
             return []
         raise PermanentError(
             f"no checkpoint state for thread {job.thread_id} (conversation "

@@ -28,6 +28,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from contracts.errors import TransientError
 from infra.settings import BrokerSettings
 
 HEALTH_CHECK_INTERVAL_S = 15
@@ -125,3 +126,32 @@ def build_broker(
         heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
         dead_message_ttl_ms=settings.dead_message_ttl_ms,
     )
+
+
+class BrokerProbe:
+    """Pings the broker on a client of its own with a short timeout (for readiness).
+
+    Args:
+        url: The broker's Redis URL.
+        timeout_s: Socket timeouts of the probe's client.
+    """
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+
+    def __call__(self) -> None:
+        """Return when the broker answers PING.
+
+        Raises:
+            TransientError: It does not.
+        """
+        try:
+            self._client.ping()
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
+
+    def close(self) -> None:
+        """Close the probe's connections."""
+        self._client.close()

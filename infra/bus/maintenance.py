@@ -121,9 +121,9 @@ class QueueMaintenance(Middleware):
         while True:
             try:
                 maintain_declared_queues(broker)
-            except redis.RedisError:
+            except redis.RedisError as error:
                 # A Redis blip must not end maintenance for the worker's lifetime: the
                 # next tick retries, and the consumers report the outage themselves.
-                _log.warning("queue maintenance failed; retrying next tick", exc_info=True)
+                _log.warning("queue maintenance failed; retrying next tick", error=repr(error))
             if self._stop.wait(self.interval_s):
                 return

@@ -24,19 +24,17 @@ class Envelope:
     options: dict[str, Any]
 
     @classmethod
-    def of(cls, contract: Contract, *, job_id: str | None = None) -> Envelope:
-        """Build the envelope of a contract."""
+    def of(cls, contract: Contract) -> Envelope:
+        """Build the envelope of a contract; its options repeat the job identity."""
         options: dict[str, Any] = {
             "contract": type(contract).__name__,
             "schema_version": contract.schema_version,
+            "job_id": contract.job_id,
             "correlation_id": contract.correlation_id,
             "idempotency_key": contract.idempotency_key,
         }
-        if contract.tenant is not None:
-            options["tenant_id"] = contract.tenant
-        job = job_id or getattr(contract, "job_id", None)
-        if job is not None:
-            options["job_id"] = job
+        if contract.tenant_id is not None:
+            options["tenant_id"] = contract.tenant_id
         return cls(
             queue=contract.route.queue,
             actor=contract.route.actor,

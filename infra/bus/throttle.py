@@ -11,8 +11,13 @@ matter):
 - ``<key>:window`` is a sorted set of tokens scored by when they were taken; tokens
   older than one second are dropped.
 
-Waiting sleeps with jittered backoff and is bounded: after ``wait_timeout_s`` the slot
-raises ``TransientError`` and the bus retries the message later.
+Waiting sleeps with jittered backoff and is bounded: after ``wait_timeout_s`` the
+block runs holding nothing and is told so (``slot()`` yields False); the actor shell
+then defers the message (``infra.bus.deferral``) without spending one of its retries.
+
+One throttle per vendor (``openai``, ``pinecone``…), shared by every step that calls
+it and by every worker process on the bus; ``Throttles`` holds several at once for a
+step that calls more than one vendor.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 import redis
 
@@ -118,27 +123,22 @@ class Throttle:
             raise TransientError(f"throttle {self.key} unreachable: {error}") from error
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold a slot for the duration of the block.
+    def slot(self) -> Iterator[bool]:
+        """Hold a slot for the duration of the block, if one frees up in time.
+
+        Yields:
+            True while holding the slot; False when none was free within
+            ``wait_timeout_s`` (the block holds nothing then).
 
         Raises:
-            TransientError: No slot within ``wait_timeout_s``, or Redis unreachable.
+            TransientError: Redis could not be reached.
         """
         token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.wait_timeout_s
-        delay = MIN_SLEEP_S
-        while not self.try_acquire(token):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransientError(
-                    f"throttle {self.key}: no slot within {self.wait_timeout_s}s "
-                    f"(concurrency {self.concurrency}, {self.rate_per_s}/s)"
-                )
-            # Full jitter keeps waiting workers from retrying in lockstep.
-            time.sleep(min(remaining, random.uniform(MIN_SLEEP_S, delay)))  # noqa: S311
-            delay = min(delay * 2, MAX_SLEEP_S)
+        if not self._wait_for(token):
+            yield False
+            return
         try:
-            yield
+            yield True
         except BaseException as error:
             try:
                 self.release(token)
@@ -148,3 +148,38 @@ class Throttle:
                 error.add_note(f"releasing the throttle slot also failed: {release_error}")
             raise
         self.release(token)
+
+    def _wait_for(self, token: str) -> bool:
+        deadline = time.monotonic() + self.wait_timeout_s
+        delay = MIN_SLEEP_S
+        while not self.try_acquire(token):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Full jitter keeps waiting workers from retrying in lockstep.
+            time.sleep(min(remaining, random.uniform(MIN_SLEEP_S, delay)))  # noqa: S311
+            delay = min(delay * 2, MAX_SLEEP_S)
+        return True
+
+
+class Throttles:
+    """Several throttles held together (a step that calls two vendors), in a fixed order.
+
+    Args:
+        throttles: The throttles, acquired in the order given (callers sort them by
+            vendor, so two steps never wait on each other's half-held pairs for long).
+    """
+
+    def __init__(self, throttles: Sequence[Throttle]) -> None:
+        self.throttles = tuple(throttles)
+
+    @contextmanager
+    def slot(self) -> Iterator[bool]:
+        """Hold a slot of every throttle, or none (yields False) when one is not free."""
+        with ExitStack() as stack:
+            for throttle in self.throttles:
+                if not stack.enter_context(throttle.slot()):
+                    stack.close()
+                    yield False
+                    return
+            yield True

@@ -22,6 +22,7 @@ from infra.cli.output import fail, out
 from infra.cli.stack import ProcessSpec, Stack, child_env
 from infra.cli.store import migrated_engine
 from infra.embedded import EmbeddedValkey, ensure_server
+from infra.local_adapters import LocalAdapterRefused, check_embedded
 from infra.settings import Settings, load_settings
 from infra.store.engine import redact
 from infra.store.migrate import upgrade
@@ -51,8 +52,13 @@ def stack_env(settings: Settings, url: str) -> dict[str, str]:
 
 
 def _run(name: str, argv: list[str], settings: Settings) -> None:
-    # The process refuses an un-migrated database too, but deep in a traceback (and,
-    # under gunicorn, once per worker): say it here, once, before starting anything.
+    # The process refuses an un-migrated database and a refused local broker or
+    # database too, but deep in a traceback (and, under gunicorn, once per worker):
+    # say it here, once, before starting anything.
+    try:
+        check_embedded(settings)
+    except LocalAdapterRefused as error:
+        fail(str(error))
     with migrated_engine(settings):
         pass
     url, owned = broker_url(settings)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from infra.demo.samples import Sample, conversation_document, load_samples, webh
 from infra.demo.signing import SIGNATURE_HEADER, sign
 from infra.embedded import EmbeddedValkey
 from infra.settings import LEGACY_NAMES, CheckpointSettings, Settings
+from infra.sockets import free_port
 from infra.store.engine import create_engine
 from infra.store.migrate import upgrade
 from infra.store.tenants import SqlTenantDirectory
@@ -93,7 +93,7 @@ def run_demo(settings: Settings, console: Console) -> int:
         upgrade(database_url)
         _add_tenant(database_url)
         _write_checkpoints(valkey.url, run.samples)
-        port = _free_port()
+        port = free_port()
         specs = _specs(run, port=port, broker_url=valkey.url, database_url=database_url)
         console.print(f"starting api (port {port}), worker and scheduler; logs in {run.logs}")
         with Stack(specs, console) as stack:
@@ -114,12 +114,6 @@ def _drive(run: DemoRun, stack: Stack, console: Console, api_url: str) -> None:
         _post_invalid(run, client)
         _poll(run, client, stack, console)
         print_report(console, run.samples, run.views, run.checks, _similar(run, client))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _add_tenant(database_url: str) -> None:
@@ -156,7 +150,9 @@ def _specs(run: DemoRun, *, port: int, broker_url: str, database_url: str) -> li
             "SWITCHBOARD_BROKER__URL": broker_url,
             "SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET": run.secret,
             "SWITCHBOARD_ADMIN_TOKEN": run.admin_token,
+            # No fixed ports beside the API's: the demo may run beside `switchboard dev`.
             "SWITCHBOARD_WORKER__PROMETHEUS_PORT": "0",
+            "SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_SCHEDULER__RELAY_INTERVAL_S": "1",
             # Short first backoff: the late transcripts are polled within seconds.
             "SWITCHBOARD_STEPS__MIN_BACKOFF_MS": "500",

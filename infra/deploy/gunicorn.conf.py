@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from producers.serving import install_problem_errors
+
+# Requests gunicorn refuses itself (414, 400, 431) get problem+json, not an HTML page.
+install_problem_errors()
+
 worker_class = "gthread"
 preload_app = False
 

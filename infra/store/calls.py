@@ -2,8 +2,10 @@
 
 ``SqlCallStore`` implements the step ports ``CallRecords``, ``CallbackBook`` and
 ``HealthRecords`` of ``actors.ports`` structurally (infra never imports actors). Every
-write is an upsert or an ``ON CONFLICT DO NOTHING`` on the natural key, so a replayed
-step changes nothing. ``SqlCallQueries`` assembles the ``CallView`` of the calls API.
+row is keyed by (tenant, conversation id), and every write is an upsert or an ``ON
+CONFLICT DO NOTHING`` on that key, so a replayed step changes nothing and two tenants
+whose platforms reuse a conversation id never touch each other's rows.
+``SqlCallQueries`` assembles the ``CallView`` of the calls API.
 """
 
 from __future__ import annotations
@@ -17,26 +19,13 @@ import sqlalchemy as sa
 from contracts import CallAnalysis, HealthAnswer
 from contracts.values import CallLogEntry
 from infra.store.engine import PRESERVE_ROWCOUNT, dialect_insert, transaction
+from infra.store.job_views import step_records
 from infra.store.jobs import utc_now
-from infra.store.records import (
-    AgentKind,
-    CallbackRecord,
-    CallView,
-    JobStatus,
-    StepRecord,
-    StepStatus,
-)
-from infra.store.tables import CALL_LOGS, CALLBACKS, HEALTH_ANSWERS, JOB_STEPS, JOBS, TENANTS
+from infra.store.records import AgentKind, CallbackRecord, CallView, JobStatus
+from infra.store.tables import CALL_LOGS, CALLBACKS, HEALTH_ANSWERS, JOBS, TENANTS
 
-PIPELINE_STEPS = (
-    "fetch_transcript",
-    "analyze_call",
-    "index_call",
-    "persist_call",
-    "schedule_callback",
-    "record_health_check",
-)
-"""Step (actor) names in pipeline order; a call view lists its steps in this order."""
+CALL_KINDS: dict[str, AgentKind] = {"post_call": "general", "health_check": "health_check"}
+"""Job kinds that are calls, and how the call view names them."""
 
 
 class SqlCallStore:
@@ -51,11 +40,14 @@ class SqlCallStore:
         self._engine = engine
         self._clock = clock
 
-    def get_call_log(self, conversation_id: str) -> CallLogEntry | None:
+    def get_call_log(self, tenant_id: str, conversation_id: str) -> CallLogEntry | None:
         """Return the call log, or None when the call was not persisted yet."""
         with transaction(self._engine) as conn:
             row = conn.execute(
-                sa.select(CALL_LOGS).where(CALL_LOGS.c.conversation_id == conversation_id)
+                sa.select(CALL_LOGS).where(
+                    CALL_LOGS.c.tenant_id == tenant_id,
+                    CALL_LOGS.c.conversation_id == conversation_id,
+                )
             ).first()
         if row is None:
             return None
@@ -71,10 +63,9 @@ class SqlCallStore:
         )
 
     def save_call_log(self, entry: CallLogEntry) -> None:
-        """Insert or update the call log of ``entry.conversation_id`` (idempotent)."""
+        """Insert or update the call log of the entry's tenant and conversation (idempotent)."""
         now = self._clock()
         values: dict[str, Any] = {
-            "tenant_id": entry.tenant_id,
             "agent_id": entry.agent_id,
             "job_id": entry.job_id,
             "summary": entry.analysis.summary,
@@ -88,10 +79,15 @@ class SqlCallStore:
         }
         with transaction(self._engine) as conn:
             stmt = dialect_insert(conn, CALL_LOGS).values(
-                conversation_id=entry.conversation_id, created_at=now, **values
+                tenant_id=entry.tenant_id,
+                conversation_id=entry.conversation_id,
+                created_at=now,
+                **values,
             )
             conn.execute(
-                stmt.on_conflict_do_update(index_elements=["conversation_id"], set_=values)
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "conversation_id"], set_=values
+                )
             )
 
     def schedule_callback(
@@ -100,7 +96,7 @@ class SqlCallStore:
         """Record a callback due at ``due_at`` with status ``scheduled``.
 
         Returns:
-            False when this conversation already had one (nothing changes).
+            False when this tenant's conversation already had one (nothing changes).
         """
         with transaction(self._engine) as conn:
             stmt = dialect_insert(conn, CALLBACKS).values(
@@ -112,15 +108,16 @@ class SqlCallStore:
                 created_at=self._clock(),
             )
             result = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["conversation_id"]),
+                stmt.on_conflict_do_nothing(index_elements=["tenant_id", "conversation_id"]),
                 execution_options=PRESERVE_ROWCOUNT,
             )
         return result.rowcount == 1
 
-    def has_health_answers(self, conversation_id: str) -> bool:
+    def has_health_answers(self, tenant_id: str, conversation_id: str) -> bool:
         """Whether answers were already persisted for this conversation."""
         query = sa.select(HEALTH_ANSWERS.c.question).where(
-            HEALTH_ANSWERS.c.conversation_id == conversation_id
+            HEALTH_ANSWERS.c.tenant_id == tenant_id,
+            HEALTH_ANSWERS.c.conversation_id == conversation_id,
         )
         with transaction(self._engine) as conn:
             return conn.execute(query.limit(1)).first() is not None
@@ -128,7 +125,7 @@ class SqlCallStore:
     def save_health_answers(
         self, *, tenant_id: str, conversation_id: str, answers: Sequence[HealthAnswer]
     ) -> None:
-        """Insert or update the answers, keyed by conversation and question (idempotent).
+        """Insert or update the answers, keyed by tenant, conversation and question.
 
         When one batch repeats a question, its last answer wins.
         """
@@ -152,9 +149,8 @@ class SqlCallStore:
         with transaction(self._engine) as conn:
             stmt = dialect_insert(conn, HEALTH_ANSWERS)
             upsert = stmt.on_conflict_do_update(
-                index_elements=["conversation_id", "question"],
+                index_elements=["tenant_id", "conversation_id", "question"],
                 set_={
-                    "tenant_id": stmt.excluded.tenant_id,
                     "answer": stmt.excluded.answer,
                     "value": stmt.excluded.value,
                     "unit": stmt.excluded.unit,
@@ -169,91 +165,94 @@ class SqlCallQueries:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
-    def call_view(self, conversation_id: str, *, tenant_id: str | None) -> CallView | None:
-        """The call, or None if unknown or (with ``tenant_id``) another tenant's."""
+    def find_calls(self, conversation_id: str, *, tenant_id: str | None) -> list[CallView]:
+        """The call in every tenant that has it (one with ``tenant_id``), by tenant name.
+
+        Conversation ids are the voice platform's, so two tenants may share one; the
+        admin's read then gets several views and must pick a tenant.
+        """
         with transaction(self._engine) as conn:
-            return _call_view(conn, conversation_id, tenant_id)
+            jobs = _latest_call_jobs(conn, [conversation_id], tenant_id)
+            views = [_call_view(conn, job) for job in jobs]
+        return sorted(views, key=lambda view: view.tenant_name)
 
     def call_views(self, conversation_ids: Sequence[str], *, tenant_id: str) -> list[CallView]:
         """Several calls of one tenant, in the order given (unknown ids skipped)."""
-        views: list[CallView] = []
         with transaction(self._engine) as conn:
-            for conversation_id in conversation_ids:
-                view = _call_view(conn, conversation_id, tenant_id)
-                if view is not None:
-                    views.append(view)
-        return views
+            jobs = {
+                j.correlation_id: j for j in _latest_call_jobs(conn, conversation_ids, tenant_id)
+            }
+            return [_call_view(conn, jobs[c]) for c in conversation_ids if c in jobs]
 
 
-def _call_view(conn: sa.Connection, conversation_id: str, tenant_id: str | None) -> CallView | None:
-    # The job of a call is the ledger row correlated with it; a redelivery under a new
-    # external id can make several, and the latest describes the call best.
+def _latest_call_jobs(
+    conn: sa.Connection, conversation_ids: Sequence[str], tenant_id: str | None
+) -> list[sa.Row[Any]]:
+    """The newest call job per (tenant, conversation) among ``conversation_ids``."""
+    if not conversation_ids:
+        return []
     query = (
         sa.select(JOBS, TENANTS.c.name.label("tenant_name"))
         .join(TENANTS, TENANTS.c.id == JOBS.c.tenant_id)
-        .where(JOBS.c.correlation_id == conversation_id)
+        .where(
+            JOBS.c.correlation_id.in_(list(conversation_ids)),
+            JOBS.c.kind.in_(list(CALL_KINDS)),
+        )
+        # A redelivery under another Idempotency-Key makes a second job; the newest
+        # describes the call best.
         .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
-        .limit(1)
     )
     if tenant_id is not None:
         query = query.where(JOBS.c.tenant_id == tenant_id)
-    job = conn.execute(query).first()
-    if job is None:
-        return None
+    latest: dict[tuple[str, str], sa.Row[Any]] = {}
+    for job in conn.execute(query).all():
+        latest.setdefault((job.tenant_id, job.correlation_id), job)
+    return list(latest.values())
+
+
+def _call_view(conn: sa.Connection, job: sa.Row[Any]) -> CallView:
+    tenant_id, conversation_id = job.tenant_id, job.correlation_id
     log = conn.execute(
         sa.select(CALL_LOGS.c.analysis, CALL_LOGS.c.duration_secs).where(
-            CALL_LOGS.c.conversation_id == conversation_id
+            CALL_LOGS.c.tenant_id == tenant_id, CALL_LOGS.c.conversation_id == conversation_id
         )
     ).first()
     duration = log.duration_secs if log is not None else job.payload.get("duration_secs")
     return CallView(
         conversation_id=conversation_id,
         job_id=job.id,
-        tenant_id=job.tenant_id,
+        tenant_id=tenant_id,
         tenant_name=job.tenant_name,
-        kind=cast(AgentKind, job.kind),
+        kind=CALL_KINDS[job.kind],
         status=cast(JobStatus, job.status),
-        steps=_steps(conn, job.id),
+        steps=step_records(conn, job.id),
         analysis=CallAnalysis.model_validate(log.analysis) if log is not None else None,
         duration_secs=duration if isinstance(duration, int) else None,
-        callback=_callback(conn, conversation_id),
-        health_answers=_health_answers(conn, conversation_id),
+        callback=_callback(conn, tenant_id, conversation_id),
+        health_answers=_health_answers(conn, tenant_id, conversation_id),
     )
 
 
-def _step_order(name: str) -> tuple[int, str]:
-    known = name in PIPELINE_STEPS
-    return (PIPELINE_STEPS.index(name) if known else len(PIPELINE_STEPS), name)
-
-
-def _steps(conn: sa.Connection, job_id: str) -> list[StepRecord]:
-    rows = conn.execute(sa.select(JOB_STEPS).where(JOB_STEPS.c.job_id == job_id)).all()
-    records = [
-        StepRecord(
-            name=row.name,
-            status=cast(StepStatus, row.status),
-            attempts=row.attempts,
-            error=row.error,
-            updated_at=row.updated_at,
-        )
-        for row in rows
-    ]
-    return sorted(records, key=lambda record: _step_order(record.name))
-
-
-def _callback(conn: sa.Connection, conversation_id: str) -> CallbackRecord | None:
+def _callback(conn: sa.Connection, tenant_id: str, conversation_id: str) -> CallbackRecord | None:
     row = conn.execute(
-        sa.select(CALLBACKS).where(CALLBACKS.c.conversation_id == conversation_id)
+        sa.select(CALLBACKS).where(
+            CALLBACKS.c.tenant_id == tenant_id, CALLBACKS.c.conversation_id == conversation_id
+        )
     ).first()
     if row is None:
         return None
     return CallbackRecord(due_at=row.due_at, reason=row.reason, status=row.status)
 
 
-def _health_answers(conn: sa.Connection, conversation_id: str) -> list[HealthAnswer]:
+def _health_answers(
+    conn: sa.Connection, tenant_id: str, conversation_id: str
+) -> list[HealthAnswer]:
     rows = conn.execute(
         sa.select(HEALTH_ANSWERS)
-        .where(HEALTH_ANSWERS.c.conversation_id == conversation_id)
+        .where(
+            HEALTH_ANSWERS.c.tenant_id == tenant_id,
+            HEALTH_ANSWERS.c.conversation_id == conversation_id,
+        )
         .order_by(HEALTH_ANSWERS.c.created_at, HEALTH_ANSWERS.c.question)
     ).all()
     return [

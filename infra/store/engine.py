@@ -7,6 +7,12 @@ to the psycopg 3 driver. Repositories open one short transaction per call with
 
     sqlalchemy OperationalError / pool TimeoutError  ->  TransientError (retry)
     sqlalchemy IntegrityError / DataError            ->  PermanentError (no retry helps)
+    a value the driver cannot bind (an integer past   ->  PermanentError
+    SQLite's 64 bits, a lone surrogate)
+
+Contracts validate what intake accepts (``contracts.fields``), so the last two are a
+second line: a value that can never be stored goes to the dead letters at once, not
+through every retry.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
@@ -106,6 +113,10 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         raise TransientError(f"database {where} unavailable: {_first_line(exc)}") from exc
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
         raise PermanentError(f"database {where} rejected a write: {_first_line(exc)}") from exc
+    except sa.exc.StatementError as exc:
+        if not isinstance(exc.orig, OverflowError | UnicodeError | ValueError):
+            raise
+        raise PermanentError(f"database {where} cannot store a value: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,26 +1,24 @@
-"""The job ledger (inbox) and step progress, in the SQL store.
+"""The job ledger (inbox), in the SQL store.
 
-``SqlJobLedger`` records every accepted request before it is answered, once per
-(source, external id), even under concurrent duplicate deliveries: the insert is an
-``ON CONFLICT DO NOTHING`` on that unique key. The relay publishes what is still pending.
+``SqlJobLedger`` records every accepted request before it is answered, once per dedupe
+key (source, tenant, external id), even under concurrent duplicate deliveries: the
+insert is an ``ON CONFLICT DO NOTHING`` on that key. The same transaction records the
+job's first message as ``queued``, so progress counts it from the start.
 
-``SqlJobProgress`` is written by the actor shell. Job status moves
-queued → processing → completed | failed; a completed job never moves back (a duplicate
-delivery after completion changes nothing), while a failed job that is replayed from the
-dead-letter queue becomes processing again and may complete.
+The relay publishes what intake could not (``pending``); the stall tick re-drives
+published jobs that stopped moving (``stalled``, ``mark_redriven``, ``fail_stalled``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
 from infra.store.engine import PRESERVE_ROWCOUNT, dialect_insert, transaction
-from infra.store.records import AcceptedJob, AgentKind, PendingJob
-from infra.store.tables import INTAKE_REJECTIONS, JOB_STEPS, JOBS
+from infra.store.records import AcceptedJob, InboxEntry, PendingJob, StalledJob
+from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
 
 
 def utc_now() -> datetime:
@@ -40,61 +38,71 @@ class SqlJobLedger:
         self._engine = engine
         self._clock = clock
 
-    def accept(
-        self,
-        *,
-        source: str,
-        external_id: str,
-        tenant_id: str,
-        kind: AgentKind,
-        contract: str,
-        payload: dict[str, Any],
-        correlation_id: str,
-        job_id: str,
-    ) -> AcceptedJob:
-        """Record a request once per (source, external id).
+    def accept(self, entry: InboxEntry) -> AcceptedJob:
+        """Record a request once per dedupe key, with its first message queued.
 
-        A second call with the same source and external id changes nothing and returns
-        the first job's id with ``created=False``.
+        A second call with the same key changes nothing and returns the first job's id
+        with ``created=False`` (and the first request's hash).
 
         Raises:
             PermanentError: The tenant does not exist.
             TransientError: The database is unavailable.
         """
         now = self._clock()
+        contract = entry.contract
         with transaction(self._engine) as conn:
             stmt = dialect_insert(conn, JOBS).values(
-                id=job_id,
-                source=source,
-                external_id=external_id,
-                tenant_id=tenant_id,
-                kind=kind,
-                contract=contract,
-                payload=payload,
-                correlation_id=correlation_id,
+                id=contract.job_id,
+                source=entry.source,
+                external_id=entry.external_id,
+                dedupe_key=entry.dedupe_key,
+                tenant_id=entry.tenant_id,
+                kind=entry.kind,
+                contract=type(contract).__name__,
+                payload=contract.model_dump(mode="json"),
+                correlation_id=contract.correlation_id,
+                request_hash=entry.request_hash,
                 status="queued",
+                messages_total=1,
                 created_at=now,
                 updated_at=now,
             )
             inserted = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["source", "external_id"]),
+                stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]),
                 execution_options=PRESERVE_ROWCOUNT,
             ).rowcount
+            if inserted == 1:
+                conn.execute(
+                    sa.insert(JOB_MESSAGES).values(
+                        job_id=contract.job_id,
+                        key=contract.idempotency_key,
+                        name=contract.route.actor,
+                        position=0,
+                        status="queued",
+                        attempts=0,
+                        updated_at=now,
+                    )
+                )
             row = conn.execute(
-                sa.select(JOBS.c.id, JOBS.c.published_at).where(
-                    JOBS.c.source == source, JOBS.c.external_id == external_id
+                sa.select(JOBS.c.id, JOBS.c.published_at, JOBS.c.request_hash).where(
+                    JOBS.c.dedupe_key == entry.dedupe_key
                 )
             ).one()
         return AcceptedJob(
-            job_id=row.id, created=inserted == 1, published=row.published_at is not None
+            job_id=row.id,
+            created=inserted == 1,
+            published=row.published_at is not None,
+            request_hash=row.request_hash,
         )
 
-    def mark_published(self, job_id: str) -> None:
-        """Record that the job's first message is on the bus (idempotent)."""
+    def mark_published(self, *job_ids: str) -> None:
+        """Record that these jobs' first messages are on the bus (idempotent, one commit)."""
+        if not job_ids:
+            return
         with transaction(self._engine) as conn:
             conn.execute(
                 sa.update(JOBS)
-                .where(JOBS.c.id == job_id, JOBS.c.published_at.is_(None))
+                .where(JOBS.c.id.in_(job_ids), JOBS.c.published_at.is_(None))
                 .values(published_at=self._clock())
             )
 
@@ -129,125 +137,79 @@ class SqlJobLedger:
             for row in rows
         ]
 
+    def stalled(self, *, idle_s: float, limit: int) -> list[StalledJob]:
+        """Published, unfinished jobs whose last progress is older than ``idle_s``.
+
+        Oldest first. Every progress write touches a job's ``updated_at``, and so does
+        a re-drive, so a job is offered again only after another idle period.
+        """
+        cutoff = self._clock() - timedelta(seconds=idle_s)
+        query = (
+            sa.select(JOBS)
+            .where(
+                JOBS.c.status.in_(("queued", "processing")),
+                JOBS.c.published_at.is_not(None),
+                JOBS.c.updated_at <= cutoff,
+            )
+            .order_by(JOBS.c.updated_at, JOBS.c.id)
+            .limit(limit)
+        )
+        with transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+        return [
+            StalledJob(
+                job_id=row.id,
+                contract=row.contract,
+                payload=row.payload,
+                correlation_id=row.correlation_id,
+                redrives=row.redrives,
+                updated_at=row.updated_at,
+            )
+            for row in rows
+        ]
+
+    def mark_redriven(self, job_id: str) -> None:
+        """Count a re-drive of the job and restart its idle clock."""
+        with transaction(self._engine) as conn:
+            conn.execute(
+                sa.update(JOBS)
+                .where(JOBS.c.id == job_id)
+                .values(redrives=JOBS.c.redrives + 1, updated_at=self._clock())
+            )
+
+    def fail_stalled(self, job_id: str, *, error: str) -> None:
+        """Give up on a job that stayed stalled through every re-drive it was allowed."""
+        with transaction(self._engine) as conn:
+            conn.execute(
+                sa.update(JOBS)
+                .where(JOBS.c.id == job_id, JOBS.c.status.in_(("queued", "processing")))
+                .values(status="failed", error=error, error_step=None, updated_at=self._clock())
+            )
+
     def record_rejection(
         self, *, source: str, external_id: str | None, reason: str, payload: bytes
     ) -> None:
         """Keep a request that was authenticated but could not be accepted.
 
-        The body is stored as text; bytes that are not UTF-8 are replaced.
+        The body is stored as text: bytes that are not UTF-8, and NUL (which PostgreSQL
+        cannot store in text), are replaced by U+FFFD.
         """
+        text = payload.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         with transaction(self._engine) as conn:
             conn.execute(
                 sa.insert(INTAKE_REJECTIONS).values(
                     source=source,
-                    external_id=external_id,
-                    reason=reason,
-                    payload=payload.decode("utf-8", errors="replace"),
+                    external_id=_storable(external_id),
+                    reason=_storable(reason),
+                    payload=text,
                     created_at=self._clock(),
                 )
             )
 
 
-class SqlJobProgress:
-    """``JobProgress`` on the SQL store.
-
-    Progress of a job that is not in the ledger (a message published by another service
-    without an inbox row) is not recorded: bookkeeping must never fail the step itself.
-
-    Args:
-        engine: The store's engine.
-        clock: Returns the current aware time.
-    """
-
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self._engine = engine
-        self._clock = clock
-
-    def step_started(self, job_id: str, step: str) -> None:
-        """Mark the step processing and count an attempt; the job becomes processing."""
-        now = self._clock()
-        with transaction(self._engine) as conn:
-            if not _touch_job(conn, job_id, now, status="processing", error=None):
-                return
-            stmt = dialect_insert(conn, JOB_STEPS).values(
-                job_id=job_id,
-                name=step,
-                status="processing",
-                attempts=1,
-                started_at=now,
-                updated_at=now,
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["job_id", "name"],
-                    set_={
-                        "status": "processing",
-                        "attempts": JOB_STEPS.c.attempts + 1,
-                        "updated_at": now,
-                    },
-                )
-            )
-
-    def step_succeeded(self, job_id: str, step: str, *, final: bool) -> None:
-        """Mark the step completed (error cleared); ``final`` completes the job too."""
-        now = self._clock()
-        with transaction(self._engine) as conn:
-            if not _job_exists(conn, job_id):
-                return
-            _upsert_step(conn, job_id, step, now, status="completed", error=None)
-            if final:
-                conn.execute(
-                    sa.update(JOBS)
-                    .where(JOBS.c.id == job_id)
-                    .values(status="completed", error=None, updated_at=now)
-                )
-
-    def step_failed(self, job_id: str, step: str, *, error: str, dead: bool) -> None:
-        """Record an error: the step is retrying, or (``dead``) it and the job failed."""
-        now = self._clock()
-        with transaction(self._engine) as conn:
-            if not _job_exists(conn, job_id):
-                return
-            _upsert_step(
-                conn, job_id, step, now, status="failed" if dead else "retrying", error=error
-            )
-            if dead:
-                _touch_job(conn, job_id, now, status="failed", error=error)
-
-
-def _job_exists(conn: sa.Connection, job_id: str) -> bool:
-    return conn.execute(sa.select(JOBS.c.id).where(JOBS.c.id == job_id)).first() is not None
-
-
-def _touch_job(
-    conn: sa.Connection, job_id: str, now: datetime, *, status: str, error: str | None
-) -> bool:
-    """Set the job's status unless it completed; return whether the job exists."""
-    conn.execute(
-        sa.update(JOBS)
-        .where(JOBS.c.id == job_id, JOBS.c.status != "completed")
-        .values(status=status, error=error, updated_at=now)
-    )
-    return _job_exists(conn, job_id)
-
-
-def _upsert_step(
-    conn: sa.Connection, job_id: str, step: str, now: datetime, *, status: str, error: str | None
-) -> None:
-    # A step that reports before it was started (shell restarted between the two)
-    # still gets a row, counted as one attempt.
-    stmt = dialect_insert(conn, JOB_STEPS).values(
-        job_id=job_id,
-        name=step,
-        status=status,
-        attempts=1,
-        error=error,
-        started_at=now,
-        updated_at=now,
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["job_id", "name"],
-            set_={"status": status, "error": error, "updated_at": now},
-        )
-    )
+def _storable(value: str | None) -> str | None:
+    """``value`` with NUL and lone surrogates replaced, for free-text columns."""
+    if value is None:
+        return None
+    cleaned = value.replace("\x00", "\ufffd")
+    return cleaned.encode("utf-8", errors="replace").decode("utf-8")

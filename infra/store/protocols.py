@@ -1,20 +1,24 @@
 """The store's interfaces as the processes use them (SQL adapters implement them).
 
 ``actors.ports`` holds the step ports; these serve the producers (tenants, intake,
-call views), the scheduler (relay) and the actor shell (step progress).
+job and call views), the scheduler (relay, re-drives) and the actor shell (progress).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from infra.store.records import (
     AcceptedJob,
     AgentBinding,
     AgentKind,
     CallView,
+    InboxEntry,
+    JobView,
+    MessageRef,
     PendingJob,
+    StalledJob,
     Tenant,
 )
 
@@ -62,31 +66,32 @@ class TenantDirectory(Protocol):
 class JobLedger(Protocol):
     """The inbox: every accepted request, committed before it is answered."""
 
-    def accept(
-        self,
-        *,
-        source: str,
-        external_id: str,
-        tenant_id: str,
-        kind: AgentKind,
-        contract: str,
-        payload: dict[str, Any],
-        correlation_id: str,
-        job_id: str,
-    ) -> AcceptedJob:
-        """Record a request once per (source, external id).
+    def accept(self, entry: InboxEntry) -> AcceptedJob:
+        """Record a request once per dedupe key, with its first message queued.
 
-        A second call with the same source and external id changes nothing and returns
-        the first job's id with ``created=False``.
+        A second call with the same key changes nothing and returns the first job's id
+        with ``created=False``.
         """
         ...
 
-    def mark_published(self, job_id: str) -> None:
-        """Record that the job's first message is on the bus."""
+    def mark_published(self, *job_ids: str) -> None:
+        """Record that these jobs' first messages are on the bus."""
         ...
 
     def pending(self, *, min_age_s: float, limit: int) -> list[PendingJob]:
         """Accepted jobs not yet published, oldest first, accepted ``min_age_s`` ago."""
+        ...
+
+    def stalled(self, *, idle_s: float, limit: int) -> list[StalledJob]:
+        """Published, unfinished jobs without progress for ``idle_s``, oldest first."""
+        ...
+
+    def mark_redriven(self, job_id: str) -> None:
+        """Count a re-drive of the job and restart its idle clock."""
+        ...
+
+    def fail_stalled(self, job_id: str, *, error: str) -> None:
+        """Fail a job that stayed stalled through every re-drive it was allowed."""
         ...
 
     def record_rejection(
@@ -97,26 +102,38 @@ class JobLedger(Protocol):
 
 
 class JobProgress(Protocol):
-    """Step-by-step progress written by the actor shell."""
+    """Per-message progress written by the actor shell."""
 
-    def step_started(self, job_id: str, step: str) -> None:
-        """Mark the step processing and count an attempt; the job becomes processing."""
+    def message_started(self, job_id: str, message: MessageRef) -> None:
+        """Count an attempt; the message becomes processing (unless it completed)."""
         ...
 
-    def step_succeeded(self, job_id: str, step: str, *, final: bool) -> None:
-        """Mark the step completed; ``final`` completes the job too."""
+    def message_succeeded(
+        self, job_id: str, message: MessageRef, *, children: Sequence[MessageRef] = ()
+    ) -> None:
+        """Complete the message and record the messages it published as queued."""
         ...
 
-    def step_failed(self, job_id: str, step: str, *, error: str, dead: bool) -> None:
-        """Record an error; ``dead`` (dead-lettered) fails the step and the job."""
+    def message_failed(
+        self, job_id: str, message: MessageRef, *, error: str, dead_letter_id: str | None
+    ) -> None:
+        """Record an error: retrying, or (with a dead letter) failed, failing the job."""
+        ...
+
+
+class JobQueries(Protocol):
+    """Read side of the jobs API."""
+
+    def job_view(self, job_id: str, *, tenant_id: str | None) -> JobView | None:
+        """The job, or None if unknown or (with ``tenant_id``) another tenant's."""
         ...
 
 
 class CallQueries(Protocol):
     """Read side of the calls API."""
 
-    def call_view(self, conversation_id: str, *, tenant_id: str | None) -> CallView | None:
-        """The call, or None if unknown or (with ``tenant_id``) another tenant's."""
+    def find_calls(self, conversation_id: str, *, tenant_id: str | None) -> list[CallView]:
+        """The call in every tenant that has it (one with ``tenant_id``), by tenant name."""
         ...
 
     def call_views(self, conversation_ids: Sequence[str], *, tenant_id: str) -> list[CallView]:

@@ -1,7 +1,19 @@
 """Plain records the SQL store returns to producers, the scheduler and the actor shell.
 
 Step ports (``actors.ports``) exchange contracts and ``contracts.values``; these records
-serve the processes' own bookkeeping: tenants, the job ledger (inbox), step progress.
+serve the processes' own bookkeeping: tenants, the job ledger (inbox), job progress.
+
+Job states are the same for every workflow (``JobStatus``)::
+
+    queued ──► processing ──► completed
+                   │   ▲
+                   ▼   │ (a dead letter replayed)
+                 failed
+
+A job is ``queued`` until its first message starts, ``completed`` when none of its
+messages is outstanding, and ``failed`` while one of them is dead-lettered. Each
+message of a job moves ``queued → processing ⇄ retrying → completed | failed``
+(``MessageStatus``).
 """
 
 from __future__ import annotations
@@ -10,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from contracts import CallAnalysis, HealthAnswer
+from contracts import CallAnalysis, Contract, HealthAnswer
 
 AgentKind = Literal["general", "health_check"]
 JobStatus = Literal["queued", "processing", "completed", "failed"]
-StepStatus = Literal["processing", "retrying", "completed", "failed"]
+MessageStatus = Literal["queued", "processing", "retrying", "completed", "failed"]
+OUTSTANDING: tuple[MessageStatus, ...] = ("queued", "processing", "retrying")
+"""Message states that keep a job from completing."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +51,43 @@ class AgentBinding:
 
 
 @dataclass(frozen=True)
+class InboxEntry:
+    """A request to record in the job ledger (the inbox).
+
+    Attributes:
+        source: Where it came from (``elevenlabs``, ``scheduler``…).
+        external_id: Its natural id at the source (a conversation id), or the
+            ``Idempotency-Key`` it was sent with.
+        tenant_id: The tenant; None for jobs of the platform itself (scheduler ticks).
+        kind: The job's kind: the pipeline it runs (``post_call``, ``health_check``).
+        contract: The job's first contract; its ``job_id`` is the job's id.
+        request_hash: SHA-256 of the request body, kept for ``Idempotency-Key`` checks.
+    """
+
+    source: str
+    external_id: str
+    tenant_id: str | None
+    kind: str
+    contract: Contract
+    request_hash: str | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """``<source>/<tenant or ->/<external id>``: one job per key."""
+        return f"{self.source}/{self.tenant_id or '-'}/{self.external_id}"
+
+
+@dataclass(frozen=True)
 class AcceptedJob:
     """The outcome of recording an inbound request in the job ledger."""
 
     job_id: str
     created: bool
-    """False when the same source + external id was accepted before (a duplicate)."""
+    """False when the same dedupe key was accepted before (a duplicate)."""
     published: bool
     """Whether the job's first message is known to be on the bus."""
+    request_hash: str | None = None
+    """The request hash stored with the first request of this key."""
 
 
 @dataclass(frozen=True)
@@ -60,14 +103,79 @@ class PendingJob:
 
 
 @dataclass(frozen=True)
+class StalledJob:
+    """A published job that has not moved for longer than the stall threshold."""
+
+    job_id: str
+    contract: str
+    payload: dict[str, Any]
+    correlation_id: str
+    redrives: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """One message of a job, as progress records it.
+
+    Attributes:
+        key: The message's idempotency key (unique within its job).
+        step: The step (actor) that consumes it.
+        position: The step's place in its pipeline (0 for the first).
+    """
+
+    key: str
+    step: str
+    position: int
+
+
+@dataclass(frozen=True)
 class StepRecord:
-    """Progress of one pipeline step of a job."""
+    """Progress of one step of a job, over every message it consumed."""
 
     name: str
-    status: StepStatus
+    status: MessageStatus
     attempts: int
     error: str | None
     updated_at: datetime
+    messages: int = 1
+
+
+@dataclass(frozen=True)
+class ChildCounts:
+    """The messages a job's steps published (every message but the first)."""
+
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    outstanding: int = 0
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """Why a job failed: the step, its error and the dead letter to look at."""
+
+    step: str | None
+    error: str | None
+    dead_letter_id: str | None
+
+
+@dataclass(frozen=True)
+class JobView:
+    """Everything ``GET /api/jobs/{job_id}`` shows."""
+
+    job_id: str
+    kind: str
+    status: JobStatus
+    tenant_id: str | None
+    tenant_name: str | None
+    correlation_id: str
+    created_at: datetime
+    updated_at: datetime
+    steps: list[StepRecord]
+    children: ChildCounts
+    failure: JobFailure | None
+    redrives: int
 
 
 @dataclass(frozen=True)

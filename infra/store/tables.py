@@ -76,39 +76,63 @@ class AgentRow(SQLModel, table=True):
 
 
 class JobRow(SQLModel, table=True):
-    """The inbox: one row per accepted request, unique per (source, external id)."""
+    """The inbox: one row per accepted request, unique per ``dedupe_key``.
+
+    ``dedupe_key`` is ``<source>/<tenant id or ->/<external id>``; the external id is
+    the request's natural id (a conversation id) or its ``Idempotency-Key``. The
+    ``messages_*`` counters summarise the job's ``job_messages`` rows, so deriving the
+    job's status after each message never scans them.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
-        sa.UniqueConstraint("source", "external_id", name="uq_jobs_source_external_id"),
+        sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
+        sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
     )
 
     id: str = Field(primary_key=True)
     source: str
     external_id: str
-    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    dedupe_key: str
+    tenant_id: str | None = Field(default=None, foreign_key="tenants.id", index=True)
     kind: str
     contract: str
     payload: dict[str, Any] = Field(sa_type=sa.JSON)
     correlation_id: str = Field(index=True)
+    request_hash: str | None = None
     status: str
     error: str | None = Field(default=None, sa_type=sa.Text)
+    error_step: str | None = None
+    dead_letter_id: str | None = None
+    messages_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    messages_completed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    messages_failed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    redrives: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
-class JobStepRow(SQLModel, table=True):
-    """Progress of one pipeline step of a job."""
+class JobMessageRow(SQLModel, table=True):
+    """Progress of one message of a job, keyed by the message's idempotency key.
 
-    __tablename__ = "job_steps"
+    A straight pipeline has one row per step; a step that fans out adds one row per
+    message it published (``parent_key`` names the message that published it).
+    ``position`` is the step's place in its pipeline, for ordering views.
+    """
+
+    __tablename__ = "job_messages"
 
     job_id: str = Field(foreign_key="jobs.id", primary_key=True)
-    name: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    name: str
+    position: int
+    parent_key: str | None = None
     status: str
     attempts: int
     error: str | None = Field(default=None, sa_type=sa.Text)
-    started_at: datetime = Field(sa_type=UtcDateTime)
+    dead_letter_id: str | None = None
+    started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -126,12 +150,12 @@ class IntakeRejectionRow(SQLModel, table=True):
 
 
 class CallLogRow(SQLModel, table=True):
-    """The persisted outcome of a general call."""
+    """The persisted outcome of a general call, one per (tenant, conversation)."""
 
     __tablename__ = "call_logs"
 
+    tenant_id: str = Field(foreign_key="tenants.id", primary_key=True)
     conversation_id: str = Field(primary_key=True)
-    tenant_id: str = Field(foreign_key="tenants.id", index=True)
     agent_id: str
     job_id: str
     summary: str = Field(sa_type=sa.Text)
@@ -146,10 +170,14 @@ class CallLogRow(SQLModel, table=True):
 
 
 class CallbackRow(SQLModel, table=True):
-    """A callback due for a call (at most one per conversation)."""
+    """A callback due for a call (at most one per tenant and conversation)."""
 
     __tablename__ = "callbacks"
-    __table_args__ = (sa.UniqueConstraint("conversation_id", name="uq_callbacks_conversation_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "tenant_id", "conversation_id", name="uq_callbacks_tenant_conversation"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: str = Field(foreign_key="tenants.id")
@@ -165,9 +193,9 @@ class HealthAnswerRow(SQLModel, table=True):
 
     __tablename__ = "health_answers"
 
+    tenant_id: str = Field(foreign_key="tenants.id", primary_key=True)
     conversation_id: str = Field(primary_key=True)
     question: str = Field(primary_key=True)
-    tenant_id: str = Field(foreign_key="tenants.id")
     answer: str = Field(sa_type=sa.Text)
     value: float | None = None
     unit: str | None = None
@@ -195,7 +223,7 @@ def _table(name: str) -> sa.Table:
 TENANTS = _table("tenants")
 AGENTS = _table("agents")
 JOBS = _table("jobs")
-JOB_STEPS = _table("job_steps")
+JOB_MESSAGES = _table("job_messages")
 INTAKE_REJECTIONS = _table("intake_rejections")
 CALL_LOGS = _table("call_logs")
 CALLBACKS = _table("callbacks")

@@ -31,6 +31,9 @@ class SqlVectorIndex:
         TransientError: The database is unavailable.
     """
 
+    vendor: str | None = None
+    """A local adapter: no vendor, no throttle."""
+
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._clock = clock

@@ -26,10 +26,11 @@ from pydantic import ValidationError
 
 from contracts import TranscriptTurn
 from contracts.errors import NotReadyError, PermanentError, TransientError
+from contracts.fields import DOT_SEGMENTS, IDENTIFIER_PATTERN, MAX_IDENTIFIER_LENGTH
 from contracts.values import ConversationSnapshot
 from infra.settings import ElevenLabsSettings
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_SAFE_ID = re.compile(IDENTIFIER_PATTERN)
 
 
 def parse_conversation(conversation_id: str, body: Any) -> ConversationSnapshot:
@@ -63,14 +64,23 @@ def parse_conversation(conversation_id: str, body: Any) -> ConversationSnapshot:
 
 
 def _checked_id(conversation_id: str) -> str:
-    # Ids go into a URL path and a file name: refuse anything that could traverse.
-    if not _SAFE_ID.match(conversation_id):
+    # Ids go into a URL path and a file name. Every id a contract accepts must pass
+    # (or intake would accept a call this step can never fetch); no such id holds a
+    # "/", and the only path segments that could traverse are "." and "..".
+    if (
+        not _SAFE_ID.match(conversation_id)
+        or len(conversation_id) > MAX_IDENTIFIER_LENGTH
+        or conversation_id in DOT_SEGMENTS
+    ):
         raise PermanentError(f"invalid conversation id {conversation_id!r}")
     return conversation_id
 
 
 class ElevenLabsConversations:
     """The ElevenLabs Conversational AI API, over an ``httpx.Client`` you own."""
+
+    vendor: str | None = "elevenlabs"
+    """The vendor whose throttle applies."""
 
     def __init__(self, client: httpx.Client, *, api_key: str, base_url: str) -> None:
         self._client = client
@@ -134,6 +144,9 @@ class ElevenLabsConversations:
 
 class LocalConversationArchive:
     """Conversations as JSON files in a directory, in the API's shape."""
+
+    vendor: str | None = None
+    """A local adapter: no vendor, no throttle."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory

@@ -37,6 +37,9 @@ EMPTY_SUMMARY = "No conversation was recorded."
 class LocalAnalyzer:
     """Extractive summary, keyword topics, lexicon sentiment and rule-based callbacks."""
 
+    vendor: str | None = None
+    """A local adapter: no vendor, no throttle."""
+
     @property
     def name(self) -> str:
         """The label stored with each analysis."""

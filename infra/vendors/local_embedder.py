@@ -22,6 +22,9 @@ BIGRAM_WEIGHT = 0.5
 class HashingEmbedder:
     """Signed feature hashing of unigrams and bigrams into ``dimensions`` buckets."""
 
+    vendor: str | None = None
+    """A local adapter: no vendor, no throttle."""
+
     def __init__(self, dimensions: int = 256) -> None:
         if dimensions < 2:
             raise ValueError("dimensions must be at least 2")

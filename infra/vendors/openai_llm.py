@@ -132,6 +132,9 @@ def render_transcript(transcript: Sequence[TranscriptTurn]) -> str:
 class OpenAIAnalyzer:
     """Analysis in one Structured Outputs chat completion (strict JSON schema)."""
 
+    vendor: str | None = "openai"
+    """The vendor whose throttle applies."""
+
     def __init__(self, client: openai.OpenAI, model: str) -> None:
         self._client = client
         self._model = model
@@ -204,6 +207,9 @@ class OpenAIAnalyzer:
 
 class OpenAIEmbedder:
     """Embeddings from ``embeddings.create`` at a fixed ``dimensions``."""
+
+    vendor: str | None = "openai"
+    """The vendor whose throttle applies."""
 
     def __init__(self, client: openai.OpenAI, model: str, dimensions: int) -> None:
         self._client = client

@@ -86,6 +86,9 @@ def translated_errors(action: str) -> Iterator[None]:
 class PineconeVectorIndex:
     """A Pinecone index; namespaces are tenants, ``kind`` filters with ``$eq``."""
 
+    vendor: str | None = "pinecone"
+    """The vendor whose throttle applies."""
+
     def __init__(self, client: Pinecone, *, index_name: str | None, host: str | None) -> None:
         if not (index_name or host):
             raise ValueError("Pinecone needs an index name or an index host")

@@ -57,6 +57,9 @@ def translated_errors(action: str) -> Iterator[None]:
 class QdrantVectorIndex:
     """A Qdrant collection holding every tenant's vectors, partitioned by payload."""
 
+    vendor: str | None = "qdrant"
+    """The vendor whose throttle applies."""
+
     def __init__(self, client: QdrantClient, collection: str, dimensions: int) -> None:
         self._client = client
         self._collection = collection

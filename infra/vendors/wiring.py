@@ -1,4 +1,9 @@
-"""Choose and build the vendor adapters from the settings (called at a process's root).
+"""Choose and build vendor adapters from the settings, only those a process asks for.
+
+A process root creates an ``Adapters`` and asks it for what it uses: the worker for
+every step's adapters, the API for the vector index alone (similar calls). Each adapter
+is built once, on first request, and labelled (``local…`` for local adapters) for logs
+and readiness.
 
 Rules:
 
@@ -6,21 +11,22 @@ Rules:
   and the hashing embedder (``vectors.local_dimensions``);
 - vectors by ``vectors.backend``; ``auto`` means Pinecone when its key and an index
   (name or host) are set, else Qdrant when ``qdrant.url`` is set, else the SQL store.
-  The index always uses the embedder's dimension;
+  The index uses the embedder's dimension, known from the settings alone;
 - transcripts: ElevenLabs when ``elevenlabs.api_key`` is set, else the local archive in
   ``<data_dir>/conversations``;
 - checkpoints: Redis at ``checkpoint.redis_url``, else the broker's.
 
 A vendor that is configured is used or the build fails: a half-configured vendor
 (a Pinecone key without an index, ``backend="qdrant"`` without a URL) raises
-``ValueError`` instead of falling back to a local adapter. Labels name what was chosen
-(``local…`` for local adapters) for logs and ``/readyz``, which also runs ``probes()``.
+``ValueError`` instead of falling back to a local adapter. In production a local
+adapter is refused unless ``SWITCHBOARD_ALLOW_LOCAL`` names it
+(``infra.local_adapters``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import openai
@@ -28,6 +34,7 @@ import redis
 import sqlalchemy as sa
 from qdrant_client import QdrantClient
 
+from infra.local_adapters import check_local
 from infra.settings import Settings
 from infra.store.vectors import SqlVectorIndex
 from infra.vendors.checkpoints import RedisCheckpointReader
@@ -50,105 +57,180 @@ AnyVectorIndex = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex
 AnyTranscriptSource = ElevenLabsConversations | LocalConversationArchive
 
 
-@dataclass
-class VendorAdapters:
-    """The adapters a process uses, with what each is, and the clients to close."""
+@dataclass(frozen=True)
+class Probe:
+    """A readiness probe of one adapter that talks to a service.
 
-    analyzer: AnyAnalyzer
-    embedder: AnyEmbedder
-    vectors: AnyVectorIndex
-    transcripts: AnyTranscriptSource
-    checkpoints: RedisCheckpointReader
-    labels: dict[str, str]
-    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    Attributes:
+        name: The adapter's role (``vectors``, ``analyzer``…).
+        label: Which adapter it is (``pinecone:calls``…).
+        ping: Returns when the service answers; raises ``TransientError`` or
+            ``PermanentError`` when it does not.
+    """
 
-    def probes(self) -> list[tuple[str, str, Callable[[], None]]]:
-        """``(name, label, ping)`` of every adapter that talks to a service, for readiness.
-
-        Local adapters (in-process, or the SQL store the database check covers) have no
-        probe; checkpoints always do (Redis). Each ``ping`` raises ``TransientError`` or
-        ``PermanentError`` when its service does not answer.
-        """
-        adapters: dict[str, object] = {
-            "analyzer": self.analyzer,
-            "embedder": self.embedder,
-            "vectors": self.vectors,
-            "transcripts": self.transcripts,
-            "checkpoints": self.checkpoints,
-        }
-        return [
-            (name, self.labels[name], adapter.ping)
-            for name, adapter in adapters.items()
-            if isinstance(adapter, _Pingable)
-        ]
-
-    def close(self) -> None:
-        """Close every client ``build_adapters`` created (each once, newest first)."""
-        while self.closers:
-            self.closers.pop()()
+    name: str
+    label: str
+    ping: Callable[[], None]
 
 
-def build_adapters(settings: Settings, *, engine: sa.Engine, redis_url: str) -> VendorAdapters:
-    """Build the adapters the settings ask for.
+class Adapters:
+    """The adapters of one process, built on first use and closed together.
 
     Args:
         settings: The process settings.
         engine: The SQL store's engine (for the local vector index).
         redis_url: The broker's Redis URL (checkpoints live there unless configured).
 
-    Raises:
-        ValueError: A vendor is configured incompletely.
+    Every accessor raises ``ValueError`` when its vendor is configured incompletely,
+    and ``LocalAdapterRefused`` when production would run a local adapter not allowed.
     """
-    closers: list[Callable[[], None]] = []
-    try:
-        return _build(settings, engine=engine, redis_url=redis_url, closers=closers)
-    except BaseException:
-        # Do not leak the clients built before the failure; the error still propagates.
-        while closers:
-            closers.pop()()
-        raise
+
+    def __init__(self, settings: Settings, *, engine: sa.Engine, redis_url: str) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._redis_url = redis_url
+        self.labels: dict[str, str] = {}
+        self._closers: list[Callable[[], None]] = []
+        self._openai: openai.OpenAI | None = None
+        self._analyzer: AnyAnalyzer | None = None
+        self._embedder: AnyEmbedder | None = None
+        self._vectors: AnyVectorIndex | None = None
+        self._transcripts: AnyTranscriptSource | None = None
+        self._checkpoints: RedisCheckpointReader | None = None
+
+    @property
+    def local(self) -> list[str]:
+        """Roles served by a local adapter, sorted."""
+        return sorted(name for name, label in self.labels.items() if label.startswith("local"))
+
+    def analyzer(self) -> AnyAnalyzer:
+        """The call analyzer."""
+        if self._analyzer is None:
+            self._analyzer, self.labels["analyzer"] = self._build_analyzer()
+        return self._analyzer
+
+    def embedder(self) -> AnyEmbedder:
+        """The text embedder."""
+        if self._embedder is None:
+            self._embedder, self.labels["embedder"] = self._build_embedder()
+        return self._embedder
+
+    def vectors(self) -> AnyVectorIndex:
+        """The vector index."""
+        if self._vectors is None:
+            self._vectors, self.labels["vectors"] = self._build_vectors()
+        return self._vectors
+
+    def transcripts(self) -> AnyTranscriptSource:
+        """Where transcripts not sent inline are fetched."""
+        if self._transcripts is None:
+            self._transcripts, self.labels["transcripts"] = self._build_transcripts()
+        return self._transcripts
+
+    def checkpoints(self) -> RedisCheckpointReader:
+        """The live-call service's checkpoints."""
+        if self._checkpoints is None:
+            self._checkpoints, self.labels["checkpoints"] = self._build_checkpoints()
+        return self._checkpoints
+
+    def probes(self) -> list[Probe]:
+        """A probe of every built adapter that talks to a service.
+
+        Local adapters (in-process, or the SQL store the database check covers) have
+        none.
+        """
+        built: dict[str, object] = {
+            "analyzer": self._analyzer,
+            "embedder": self._embedder,
+            "vectors": self._vectors,
+            "transcripts": self._transcripts,
+            "checkpoints": self._checkpoints,
+        }
+        return [
+            Probe(name, self.labels[name], adapter.ping)
+            for name, adapter in built.items()
+            if isinstance(adapter, _Pingable)
+        ]
+
+    def close(self) -> None:
+        """Close every client built (each once, newest first)."""
+        while self._closers:
+            self._closers.pop()()
+
+    def _openai_client(self) -> openai.OpenAI:
+        if self._openai is None:
+            self._openai = build_openai_client(self._settings.openai)
+            self._closers.append(self._openai.close)
+        return self._openai
+
+    def _build_analyzer(self) -> tuple[AnyAnalyzer, str]:
+        if self._settings.openai.api_key is None:
+            check_local(self._settings, "analyzer")
+            return LocalAnalyzer(), "local"
+        analyzer = OpenAIAnalyzer(self._openai_client(), self._settings.openai.chat_model)
+        return analyzer, analyzer.name
+
+    def _build_embedder(self) -> tuple[AnyEmbedder, str]:
+        if self._settings.openai.api_key is None:
+            check_local(self._settings, "embedder")
+            local = HashingEmbedder(self._settings.vectors.local_dimensions)
+            return local, local.name
+        openai_settings = self._settings.openai
+        embedder = OpenAIEmbedder(
+            self._openai_client(),
+            openai_settings.embedding_model,
+            openai_settings.embedding_dimensions,
+        )
+        return embedder, embedder.name
+
+    def _build_vectors(self) -> tuple[AnyVectorIndex, str]:
+        settings = self._settings
+        backend = choose_vector_backend(settings)
+        if backend == "pinecone":
+            pinecone = PineconeVectorIndex.from_settings(settings.pinecone)
+            self._closers.append(pinecone.close)
+            return pinecone, pinecone.label
+        if backend == "qdrant":
+            url = settings.qdrant.url or ""
+            key = settings.qdrant.api_key
+            client = (
+                QdrantClient(location=":memory:")
+                if url == ":memory:"
+                else QdrantClient(url=url, api_key=key.get_secret_value() if key else None)
+            )
+            qdrant = QdrantVectorIndex(
+                client, settings.qdrant.collection, embedding_dimensions(settings)
+            )
+            self._closers.append(qdrant.close)
+            return qdrant, qdrant.label
+        check_local(settings, "vectors")
+        return SqlVectorIndex(self._engine), "local-sql"
+
+    def _build_transcripts(self) -> tuple[AnyTranscriptSource, str]:
+        settings = self._settings
+        if settings.elevenlabs.api_key is None:
+            check_local(settings, "transcripts")
+            return LocalConversationArchive(settings.data_dir / "conversations"), "local-archive"
+        source = ElevenLabsConversations.from_settings(settings.elevenlabs)
+        self._closers.append(source.close)
+        return source, "elevenlabs"
+
+    def _build_checkpoints(self) -> tuple[RedisCheckpointReader, str]:
+        settings = self._settings
+        client = redis.Redis.from_url(
+            settings.checkpoint.redis_url or self._redis_url,
+            socket_timeout=settings.broker.socket_timeout_s,
+            socket_connect_timeout=settings.broker.socket_timeout_s,
+        )
+        self._closers.append(client.close)
+        return RedisCheckpointReader(client, settings.checkpoint.key_prefix), "redis"
 
 
-def _build(
-    settings: Settings, *, engine: sa.Engine, redis_url: str, closers: list[Callable[[], None]]
-) -> VendorAdapters:
-    labels: dict[str, str] = {}
-    analyzer, embedder = _language(settings, labels, closers)
-    vectors = _vectors(settings, engine, embedder.dimensions, labels, closers)
-    transcripts = _transcripts(settings, labels, closers)
-    client = redis.Redis.from_url(
-        settings.checkpoint.redis_url or redis_url,
-        socket_timeout=settings.broker.socket_timeout_s,
-        socket_connect_timeout=settings.broker.socket_timeout_s,
-    )
-    closers.append(client.close)
-    labels["checkpoints"] = "redis"
-    return VendorAdapters(
-        analyzer=analyzer,
-        embedder=embedder,
-        vectors=vectors,
-        transcripts=transcripts,
-        checkpoints=RedisCheckpointReader(client, settings.checkpoint.key_prefix),
-        labels=labels,
-        closers=closers,
-    )
-
-
-def _language(
-    settings: Settings, labels: dict[str, str], closers: list[Callable[[], None]]
-) -> tuple[AnyAnalyzer, AnyEmbedder]:
+def embedding_dimensions(settings: Settings) -> int:
+    """The length of the configured embedder's vectors (without building it)."""
     if settings.openai.api_key is None:
-        local = HashingEmbedder(settings.vectors.local_dimensions)
-        labels["analyzer"], labels["embedder"] = "local", local.name
-        return LocalAnalyzer(), local
-    client: openai.OpenAI = build_openai_client(settings.openai)
-    closers.append(client.close)
-    analyzer = OpenAIAnalyzer(client, settings.openai.chat_model)
-    embedder = OpenAIEmbedder(
-        client, settings.openai.embedding_model, settings.openai.embedding_dimensions
-    )
-    labels["analyzer"], labels["embedder"] = analyzer.name, embedder.name
-    return analyzer, embedder
+        return settings.vectors.local_dimensions
+    return settings.openai.embedding_dimensions
 
 
 def choose_vector_backend(settings: Settings) -> str:
@@ -174,44 +256,3 @@ def choose_vector_backend(settings: Settings) -> str:
     if backend == "qdrant" and not settings.qdrant.url:
         raise ValueError("vectors.backend=qdrant needs qdrant.url")
     return backend
-
-
-def _vectors(
-    settings: Settings,
-    engine: sa.Engine,
-    dimensions: int,
-    labels: dict[str, str],
-    closers: list[Callable[[], None]],
-) -> AnyVectorIndex:
-    backend = choose_vector_backend(settings)
-    if backend == "pinecone":
-        pinecone = PineconeVectorIndex.from_settings(settings.pinecone)
-        closers.append(pinecone.close)
-        labels["vectors"] = pinecone.label
-        return pinecone
-    if backend == "qdrant":
-        url = settings.qdrant.url or ""
-        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-        client = (
-            QdrantClient(location=":memory:")
-            if url == ":memory:"
-            else QdrantClient(url=url, api_key=api_key)
-        )
-        qdrant = QdrantVectorIndex(client, settings.qdrant.collection, dimensions)
-        closers.append(qdrant.close)
-        labels["vectors"] = qdrant.label
-        return qdrant
-    labels["vectors"] = "local-sql"
-    return SqlVectorIndex(engine)
-
-
-def _transcripts(
-    settings: Settings, labels: dict[str, str], closers: list[Callable[[], None]]
-) -> AnyTranscriptSource:
-    if settings.elevenlabs.api_key is None:
-        labels["transcripts"] = "local-archive"
-        return LocalConversationArchive(settings.data_dir / "conversations")
-    source = ElevenLabsConversations.from_settings(settings.elevenlabs)
-    closers.append(source.close)
-    labels["transcripts"] = "elevenlabs"
-    return source

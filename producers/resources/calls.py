@@ -2,33 +2,77 @@
 
 ``GET /api/calls/{conversation_id}`` and ``GET /api/calls/{conversation_id}/similar?k=5``.
 A tenant's key sees only its own calls: another tenant's call is a 404, exactly like an
-unknown one, so ids do not leak across tenants.
+unknown one, so ids do not leak across tenants. Conversation ids are the voice
+platform's, so two tenants may share one: the admin's read then answers 409 listing
+the tenants, and ``?tenant=NAME`` picks one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
 
 from contracts.values import summary_vector_id, tenant_namespace
-from infra.store.protocols import CallQueries
+from infra.store.protocols import CallQueries, TenantDirectory
 from infra.store.records import CallView
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
+from producers.payloads import is_identifier, is_storable
 from producers.ports import SimilarityIndex
 
 MAX_K = 50
 DEFAULT_K = 5
 
 
-def _find_call(calls: CallQueries, conversation_id: str, principal: Principal) -> CallView:
-    view = calls.call_view(conversation_id, tenant_id=principal.tenant_id)
-    if view is None:
-        raise ProblemError(
-            falcon.HTTP_404, title="Call not found", detail=f"no call {conversation_id}"
-        )
-    return view
+def _not_found(conversation_id: str) -> ProblemError:
+    return ProblemError(
+        falcon.HTTP_404, title="Call not found", detail=f"no call {conversation_id}"
+    )
+
+
+@dataclass(frozen=True)
+class CallFinder:
+    """Finds the one call a request means.
+
+    Attributes:
+        calls: The calls read side.
+        tenants: Resolves ``?tenant=NAME`` (admin only).
+    """
+
+    calls: CallQueries
+    tenants: TenantDirectory
+
+    def find(self, req: falcon.Request, conversation_id: str, principal: Principal) -> CallView:
+        """The call, scoped to the caller's tenant or the admin's ``?tenant=``.
+
+        Raises:
+            ProblemError: 404 when there is none; 409 when, for the admin, several
+                tenants have a call with this id and no ``?tenant=`` chose one.
+        """
+        if not is_identifier(conversation_id):
+            raise _not_found(conversation_id)
+        tenant_id = principal.tenant_id
+        name = req.get_param("tenant")
+        if tenant_id is None and name is not None:
+            tenant = self.tenants.tenant_by_name(name) if is_storable(name) else None
+            if tenant is None:
+                raise _not_found(conversation_id)
+            tenant_id = tenant.id
+        views = self.calls.find_calls(conversation_id, tenant_id=tenant_id)
+        if not views:
+            raise _not_found(conversation_id)
+        if len(views) > 1:
+            names = [view.tenant_name for view in views]
+            raise ProblemError(
+                falcon.HTTP_409,
+                title="Several tenants have this call",
+                detail=f"tenants {', '.join(names)} each have a call {conversation_id}: "
+                "add ?tenant=NAME",
+                extensions={"tenants": names},
+            )
+        return views[0]
 
 
 def call_document(view: CallView) -> dict[str, Any]:
@@ -66,14 +110,14 @@ def call_document(view: CallView) -> dict[str, Any]:
 class CallResource:
     """``GET /api/calls/{conversation_id}``."""
 
-    def __init__(self, *, auth: BearerAuth, calls: CallQueries) -> None:
+    def __init__(self, *, auth: BearerAuth, finder: CallFinder) -> None:
         self._auth = auth
-        self._calls = calls
+        self._finder = finder
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, conversation_id: str) -> None:
         """Answer the call's status, steps and results (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
-        resp.media = call_document(_find_call(self._calls, conversation_id, principal))
+        resp.media = call_document(self._finder.find(req, conversation_id, principal))
 
 
 def _parse_k(req: falcon.Request) -> int:
@@ -90,9 +134,9 @@ def _parse_k(req: falcon.Request) -> int:
 class SimilarCallsResource:
     """``GET /api/calls/{conversation_id}/similar?k=5``: nearest calls by summary."""
 
-    def __init__(self, *, auth: BearerAuth, calls: CallQueries, vectors: SimilarityIndex) -> None:
+    def __init__(self, *, auth: BearerAuth, finder: CallFinder, vectors: SimilarityIndex) -> None:
         self._auth = auth
-        self._calls = calls
+        self._finder = finder
         self._vectors = vectors
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, conversation_id: str) -> None:
@@ -102,7 +146,7 @@ class SimilarCallsResource:
         """
         principal = self._auth.authenticate(req)
         k = _parse_k(req)
-        view = _find_call(self._calls, conversation_id, principal)
+        view = self._finder.find(req, conversation_id, principal)
         namespace = tenant_namespace(view.tenant_id)
         found = self._vectors.fetch(namespace, [summary_vector_id(conversation_id)])
         if not found:
@@ -119,7 +163,7 @@ class SimilarCallsResource:
         ][:k]
         views = {
             v.conversation_id: v
-            for v in self._calls.call_views([c for c, _ in others], tenant_id=view.tenant_id)
+            for v in self._finder.calls.call_views([c for c, _ in others], tenant_id=view.tenant_id)
         }
         resp.media = {
             "conversation_id": conversation_id,

@@ -1,20 +1,18 @@
-"""Liveness and readiness: ``GET /healthz`` (no I/O) and ``GET /readyz`` (probes every dependency).
+"""Liveness and readiness: ``GET /healthz`` (no I/O) and ``GET /readyz`` (no waiting).
 
-Readiness answers 503 when any probe fails, naming the failing dependency, its adapter
-and the error, so a load balancer stops routing and an engineer sees why.
+``/readyz`` answers from the process's ``HealthMonitor``, which probes the dependencies
+in the background (``infra.health``): a frozen broker never holds a probe request. The
+API needs its database to do its job (record requests), so the database is required;
+the broker is not — intake accepts while it is down and the relay publishes later — so
+a broker outage makes the API ``degraded``, still 200. Every dependency's state and
+adapter is in the body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import falcon
 
-from infra.logs import get_logger
-from producers.ports import ReadinessCheck
-
-_log = get_logger(__name__)
+from infra.health import HealthMonitor
 
 
 class Liveness:
@@ -25,37 +23,14 @@ class Liveness:
         resp.media = {"status": "ok"}
 
 
-def run_check(check: ReadinessCheck) -> dict[str, Any]:
-    """Run one probe and describe its outcome (the failure becomes the answer, not a raise)."""
-    try:
-        check.probe()
-    # A readiness probe must report every failure as "not ready", whatever its type; the
-    # error is neither swallowed nor retried: it is the answer (and it is logged).
-    except Exception as error:  # noqa: BLE001
-        _log.warning("readiness check failed", check=check.name, error=repr(error))
-        return {"ok": False, "adapter": check.adapter, "error": f"{type(error).__name__}: {error}"}
-    return {"ok": True, "adapter": check.adapter, "error": None}
-
-
 class Readiness:
-    """``GET /readyz``: 200 when every check passes, else 503.
+    """``GET /readyz``: 200 ready or degraded, 503 unavailable, from the latest probes."""
 
-    Args:
-        checks: The dependencies to probe, in order.
-        adapters: Labels of the configured adapters, shown as they are.
-    """
-
-    def __init__(self, checks: Sequence[ReadinessCheck], adapters: Mapping[str, str]) -> None:
-        self._checks = tuple(checks)
-        self._adapters = dict(adapters)
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self._monitor = monitor
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:  # noqa: ARG002
-        """Probe every dependency and answer the outcome of each."""
-        results = {check.name: run_check(check) for check in self._checks}
-        ready = all(result["ok"] for result in results.values())
-        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
-        resp.media = {
-            "status": "ready" if ready else "unavailable",
-            "checks": results,
-            "adapters": self._adapters,
-        }
+        """Answer the latest outcome of every probe."""
+        report = self._monitor.report()
+        resp.status = falcon.code_to_http_status(report.status_code)
+        resp.media = report.body

@@ -1,10 +1,11 @@
 """``POST /api/webhooks/elevenlabs/call-ended``: the post-call webhook intake.
 
-Read the raw body once (bounded), verify the signature, parse, resolve the tenant by
-agent, record the job in the ledger (committed before answering), publish its first
-contract, answer. If the broker is down the job stays pending in the ledger and the
-scheduler's relay publishes it later: the answer is still 202. A duplicate delivery of
-the same conversation answers 200 with the first job's id and publishes nothing.
+Read the raw body once (bounded), verify the signature, parse it as JSON every store
+can hold, validate the call, resolve the tenant by agent, and hand the job to the
+intake (``infra.intake``): it is committed to the inbox before the answer, and its
+first message reaches the bus without the request waiting on the broker. A duplicate
+delivery of the same conversation (for the same tenant) answers 200 with the first
+job's id and publishes nothing.
 """
 
 from __future__ import annotations
@@ -13,20 +14,29 @@ import uuid
 from collections.abc import Callable
 
 import falcon
+import pydantic
 
-from contracts.errors import TransientError
-from infra.bus.publishing import Envelope, Publisher
+from contracts.fields import MAX_IDENTIFIER_LENGTH, Identifier
+from infra.intake import Intake, Submission
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import JobLedger, TenantDirectory
 from producers import elevenlabs
-from producers.errors import ProblemError
+from producers.errors import ProblemError, unprocessable
+from producers.payloads import parse_document, validate
 
 SOURCE = "elevenlabs"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDENTIFIER: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(Identifier)
 
 _log = get_logger(__name__)
 
 
-def _read_body(req: falcon.Request, max_bytes: int) -> bytes:
+def read_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The raw request body, at most ``max_bytes``.
+
+    Raises:
+        falcon.HTTPContentTooLarge: The body is larger.
+    """
     too_large = falcon.HTTPContentTooLarge(
         title="Content Too Large", description=f"the body must be at most {max_bytes} bytes"
     )
@@ -41,16 +51,37 @@ def _read_body(req: falcon.Request, max_bytes: int) -> bytes:
     return body
 
 
+def idempotency_key(req: falcon.Request) -> str | None:
+    """The request's ``Idempotency-Key`` (a bare or quoted id), if it sent one.
+
+    Raises:
+        ProblemError: 422 when it is not an id of letters, digits and ``._:-``.
+    """
+    raw = req.get_header(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    key = raw.strip().removeprefix('"').removesuffix('"')
+    try:
+        return _IDENTIFIER.validate_python(key)
+    except pydantic.ValidationError as error:
+        raise unprocessable(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDENTIFIER_LENGTH} letters, digits "
+            "and ._:- (a UUID, say)",
+            field=IDEMPOTENCY_HEADER,
+        ) from error
+
+
 class CallEndedWebhook:
     """The ElevenLabs post-call webhook.
 
     Args:
         tenants: Resolves the agent id to its tenant.
-        ledger: The inbox; every accepted call is committed here before the answer.
-        publisher: Puts the first contract on the bus.
+        intake: Records and dispatches the job.
+        rejections: Keeps signed requests for unknown agents.
         secret: The webhook's HMAC secret; None answers 503 until one is configured.
         tolerance_s: Largest accepted signature age (and future skew).
         max_body_bytes: Larger bodies get 413.
+        max_json_depth: Deeper JSON gets 422.
         clock: Current unix time.
     """
 
@@ -58,24 +89,26 @@ class CallEndedWebhook:
         self,
         *,
         tenants: TenantDirectory,
-        ledger: JobLedger,
-        publisher: Publisher,
+        intake: Intake,
+        rejections: JobLedger,
         secret: str | None,
         tolerance_s: float,
         max_body_bytes: int,
+        max_json_depth: int,
         clock: Callable[[], float],
     ) -> None:
         self._tenants = tenants
-        self._ledger = ledger
-        self._publisher = publisher
+        self._intake = intake
+        self._rejections = rejections
         self._secret = secret
         self._tolerance_s = tolerance_s
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
         self._clock = clock
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept a finished call (202), a duplicate (200) or an ignored event type (200)."""
-        body = _read_body(req, self._max_body_bytes)
+        body = read_body(req, self._max_body_bytes)
         if self._secret is None:
             raise falcon.HTTPServiceUnavailable(
                 title="Webhook secret not configured",
@@ -89,19 +122,22 @@ class CallEndedWebhook:
             now=self._clock(),
             tolerance_s=self._tolerance_s,
         )
-        document = elevenlabs.parse_json(body)
-        kind_of_event = elevenlabs.event_type(document)
-        if kind_of_event != elevenlabs.TRANSCRIPTION:
-            resp.media = {"status": "ignored", "type": kind_of_event}
+        key = idempotency_key(req)
+        document = parse_document(body, max_depth=self._max_json_depth)
+        event_type = validate(elevenlabs.EventHeader, document).type
+        if event_type != elevenlabs.TRANSCRIPTION:
+            resp.media = {"status": "ignored", "type": event_type}
             return
-        data = elevenlabs.TranscriptionEvent.model_validate(document).data
+        data = validate(elevenlabs.TranscriptionEvent, document).data
         with bind_context(correlation_id=data.conversation_id):
-            self._accept(data, body, resp)
+            self._accept(data, body, key, resp)
 
-    def _accept(self, data: elevenlabs.CallData, body: bytes, resp: falcon.Response) -> None:
+    def _accept(
+        self, data: elevenlabs.CallData, body: bytes, key: str | None, resp: falcon.Response
+    ) -> None:
         binding = self._tenants.agent(data.agent_id)
         if binding is None:
-            self._ledger.record_rejection(
+            self._rejections.record_rejection(
                 source=SOURCE,
                 external_id=data.conversation_id,
                 reason=f"unknown agent {data.agent_id}",
@@ -115,34 +151,23 @@ class CallEndedWebhook:
             )
         kind = elevenlabs.job_kind(binding, data)
         contract = elevenlabs.to_contract(data, binding=binding, kind=kind, job_id=uuid.uuid4().hex)
-        accepted = self._ledger.accept(
-            source=SOURCE,
-            external_id=data.conversation_id,
-            tenant_id=binding.tenant.id,
-            kind=kind,
-            contract=type(contract).__name__,
-            payload=contract.model_dump(mode="json"),
-            correlation_id=data.conversation_id,
-            job_id=contract.job_id,
+        admission = self._intake.submit(
+            Submission(
+                source=SOURCE,
+                tenant_id=binding.tenant.id,
+                kind=elevenlabs.pipeline_of(kind),
+                contract=contract,
+                external_id=data.conversation_id,
+                body=body,
+                idempotency_key=key,
+            )
         )
-        answer = {"job_id": accepted.job_id, "conversation_id": data.conversation_id}
-        if not accepted.created:
-            _log.info("duplicate webhook", job_id=accepted.job_id)
+        answer = {"job_id": admission.job_id, "conversation_id": data.conversation_id}
+        if admission.outcome == "duplicate":
+            _log.info("duplicate webhook", job_id=admission.job_id)
             resp.media = {**answer, "status": "duplicate", "duplicate": True}
             return
-        self._publish(contract.job_id, Envelope.of(contract))
+        if admission.outcome == "replayed":
+            resp.set_header("Idempotent-Replayed", "true")
         resp.status = falcon.HTTP_202
         resp.media = {**answer, "status": "queued"}
-
-    def _publish(self, job_id: str, envelope: Envelope) -> None:
-        try:
-            self._publisher.publish(envelope)
-        except TransientError as error:
-            # The ledger row is committed and unpublished: the scheduler's relay will
-            # publish it when the broker is back, so the caller still gets its 202.
-            _log.warning(
-                "broker unavailable; job left for the relay", job_id=job_id, error=str(error)
-            )
-            return
-        self._ledger.mark_published(job_id)
-        _log.info("job queued", job_id=job_id, queue=envelope.queue, actor=envelope.actor)

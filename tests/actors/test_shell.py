@@ -1,59 +1,74 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from actors.shell import StepShell, progress_on_failure
+from actors.pipeline import ActorOptions, BoundStep, Handler
+from actors.shell import MessageRefs, StepShell, progress_on_failure
 from contracts import CallTranscribed, Contract, PostCallJobData
-from contracts.errors import TransientError
+from contracts.errors import PermanentError, TransientError
 from infra.bus.publishing import Envelope, InMemoryPublisher
-from tests.builders import make_post_call_job, make_transcribed
+from tests.builders import TENANT_ID, make_post_call_job, make_transcribed
+from tests.fakes import RecordingDeferral, RecordingProgress
+
+REFS = MessageRefs({"fetch_transcript": 0, "analyze_call": 1})
 
 
-@dataclass
-class RecordingProgress:
-    """Records every progress call as a tuple."""
-
-    events: list[tuple[object, ...]] = field(default_factory=list)
-
-    def step_started(self, job_id: str, step: str) -> None:
-        self.events.append(("started", job_id, step))
-
-    def step_succeeded(self, job_id: str, step: str, *, final: bool) -> None:
-        self.events.append(("succeeded", job_id, step, final))
-
-    def step_failed(self, job_id: str, step: str, *, error: str, dead: bool) -> None:
-        self.events.append(("failed", job_id, step, error, dead))
+def _step(handler: Handler[Any], contract: type[Contract] = PostCallJobData) -> BoundStep:
+    return BoundStep(
+        pipeline="post_call",
+        position=REFS.named("k", contract.route.actor).position,
+        contract=contract,
+        handler=handler,
+        vendors=(),
+        options=ActorOptions(),
+    )
 
 
 @dataclass
 class RecordingThrottle:
-    """A throttle that records when its slot is held."""
+    """A throttle that records when its slot is held, and can be full."""
 
     log: list[str]
+    free: bool = True
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self) -> Iterator[bool]:
+        if not self.free:
+            self.log.append("no slot")
+            yield False
+            return
         self.log.append("slot taken")
-        yield
+        yield True
         self.log.append("slot released")
 
 
 def _shell(
-    handler: object, publisher: InMemoryPublisher, progress: RecordingProgress, **kw: object
+    handler: Handler[Any],
+    publisher: InMemoryPublisher,
+    progress: RecordingProgress,
+    *,
+    throttle: RecordingThrottle | None = None,
+    deferral: RecordingDeferral | None = None,
+    contract: type[Contract] = PostCallJobData,
 ) -> StepShell:
     return StepShell(
-        step="fetch_transcript",
-        contract=PostCallJobData,
-        handler=handler,  # type: ignore[arg-type]
+        step=_step(handler, contract),
         publisher=publisher,
         progress=progress,
-        **kw,  # type: ignore[arg-type]
+        refs=REFS,
+        throttle=throttle,
+        deferral=deferral or RecordingDeferral(),
     )
+
+
+KEY = f"post-call:{TENANT_ID}:conv_0001"
+NEXT_KEY = f"call-transcribed:{TENANT_ID}:conv_0001"
 
 
 def test_results_are_published_only_after_the_handler_returned() -> None:
@@ -61,37 +76,69 @@ def test_results_are_published_only_after_the_handler_returned() -> None:
     job = make_post_call_job()
     seen_during_handler: list[int] = []
 
-    def handler(message: PostCallJobData) -> list[Contract]:
+    def handler(message: PostCallJobData) -> Sequence[Contract]:
         seen_during_handler.append(len(publisher.published))
         return [make_transcribed(conversation_id=message.conversation_id)]
 
     _shell(handler, publisher, progress)(job.model_dump(mode="json"))
 
     assert seen_during_handler == [0]
-    assert publisher.published == [Envelope.of(make_transcribed(), job_id=job.job_id)]
+    assert publisher.published == [Envelope.of(make_transcribed())]
     assert publisher.published[0].options["job_id"] == job.job_id
     assert progress.events == [
-        ("started", job.job_id, "fetch_transcript"),
-        ("succeeded", job.job_id, "fetch_transcript", False),
+        ("started", job.job_id, KEY),
+        ("succeeded", job.job_id, KEY, [NEXT_KEY]),
     ]
 
 
-def test_a_step_that_returns_nothing_completes_the_job() -> None:
+def test_a_step_that_returns_nothing_reports_no_children() -> None:
     publisher, progress = InMemoryPublisher(), RecordingProgress()
     job = make_post_call_job()
 
     _shell(lambda _message: [], publisher, progress)(job.model_dump(mode="json"))
 
     assert publisher.published == []
-    assert progress.events[-1] == ("succeeded", job.job_id, "fetch_transcript", True)
+    assert progress.events[-1] == ("succeeded", job.job_id, KEY, [])
+
+
+def test_a_fan_out_publishes_every_child_and_reports_each_key() -> None:
+    publisher, progress = InMemoryPublisher(), RecordingProgress()
+    job = make_post_call_job()
+    children = [make_transcribed(conversation_id=f"conv_{n}") for n in range(3)]
+
+    _shell(lambda _message: children, publisher, progress)(job.model_dump(mode="json"))
+
+    assert publisher.published == [Envelope.of(child) for child in children]
+    assert progress.events[-1] == (
+        "succeeded",
+        job.job_id,
+        KEY,
+        [child.idempotency_key for child in children],
+    )
+
+
+def test_a_step_may_not_publish_into_another_job() -> None:
+    publisher, progress = InMemoryPublisher(), RecordingProgress()
+
+    def handler(_message: PostCallJobData) -> Sequence[Contract]:
+        return [make_transcribed(job_id="someone-elses-job")]
+
+    with pytest.raises(PermanentError, match="not of its own job"):
+        _shell(handler, publisher, progress)(make_post_call_job().model_dump(mode="json"))
+
+    assert publisher.published == []
 
 
 def test_an_invalid_payload_raises_a_validation_error_before_anything_runs() -> None:
     publisher, progress = InMemoryPublisher(), RecordingProgress()
     ran: list[object] = []
 
+    def handler(message: PostCallJobData) -> Sequence[Contract]:
+        ran.append(message)
+        return []
+
     with pytest.raises(ValidationError):
-        _shell(ran.append, publisher, progress)({"conversation_id": "c1"})
+        _shell(handler, publisher, progress)({"conversation_id": "c1"})
 
     assert ran == []
     assert progress.events == []
@@ -102,21 +149,21 @@ def test_a_failing_handler_publishes_nothing_and_does_not_mark_success() -> None
     publisher, progress = InMemoryPublisher(), RecordingProgress()
     job = make_post_call_job()
 
-    def handler(_message: PostCallJobData) -> list[Contract]:
+    def handler(_message: PostCallJobData) -> Sequence[Contract]:
         raise TransientError("vendor 503")
 
     with pytest.raises(TransientError):
         _shell(handler, publisher, progress)(job.model_dump(mode="json"))
 
     assert publisher.published == []
-    assert progress.events == [("started", job.job_id, "fetch_transcript")]
+    assert progress.events == [("started", job.job_id, KEY)]
 
 
 def test_a_throttled_step_runs_its_handler_inside_the_slot() -> None:
     publisher, progress = InMemoryPublisher(), RecordingProgress()
     log: list[str] = []
 
-    def handler(_message: PostCallJobData) -> list[Contract]:
+    def handler(_message: PostCallJobData) -> Sequence[Contract]:
         log.append("handler")
         return [make_transcribed()]
 
@@ -124,25 +171,42 @@ def test_a_throttled_step_runs_its_handler_inside_the_slot() -> None:
     shell(make_post_call_job().model_dump(mode="json"))
 
     assert log == ["slot taken", "handler", "slot released"]
-    assert [type(e) for e in publisher.published] == [Envelope]
+    assert len(publisher.published) == 1
+
+
+def test_a_step_whose_vendor_is_busy_is_deferred_without_running_or_failing() -> None:
+    publisher, progress = InMemoryPublisher(), RecordingProgress()
+    log: list[str] = []
+    deferral = RecordingDeferral()
+
+    def handler(_message: PostCallJobData) -> Sequence[Contract]:
+        log.append("handler")
+        return []
+
+    shell = _shell(
+        handler,
+        publisher,
+        progress,
+        throttle=RecordingThrottle(log, free=False),
+        deferral=deferral,
+    )
+    shell(make_post_call_job().model_dump(mode="json"))
+
+    assert log == ["no slot"]
+    assert deferral.deferred == 1
+    assert progress.events == []
+    assert publisher.published == []
 
 
 def test_the_shell_validates_into_its_own_contract_type() -> None:
     publisher, progress = InMemoryPublisher(), RecordingProgress()
     received: list[object] = []
 
-    def handler(message: CallTranscribed) -> list[Contract]:
+    def handler(message: CallTranscribed) -> Sequence[Contract]:
         received.append(message)
         return []
 
-    shell = StepShell(
-        step="analyze_call",
-        contract=CallTranscribed,
-        handler=handler,
-        publisher=publisher,
-        progress=progress,
-    )
-
+    shell = _shell(handler, publisher, progress, contract=CallTranscribed)
     shell(make_transcribed().model_dump(mode="json"))
 
     assert received == [make_transcribed()]
@@ -150,19 +214,21 @@ def test_the_shell_validates_into_its_own_contract_type() -> None:
 
 @dataclass
 class FakeMessage:
+    message_id: str
     actor_name: str
     options: dict[str, object]
 
 
 def test_the_failure_hook_reports_to_the_job_named_in_the_message_options() -> None:
     progress = RecordingProgress()
-    hook = progress_on_failure(progress)
+    hook = progress_on_failure(progress, REFS)
+    options: dict[str, object] = {"job_id": "j1", "idempotency_key": "k1"}
 
-    hook(FakeMessage("analyze_call", {"job_id": "j1"}), TransientError("503"), False)
-    hook(FakeMessage("analyze_call", {"job_id": "j1"}), TransientError("503"), True)
-    hook(FakeMessage("analyze_call", {}), TransientError("503"), True)
+    hook(FakeMessage("m1", "analyze_call", options), TransientError("503"), False)
+    hook(FakeMessage("m1", "analyze_call", options), TransientError("503"), True)
+    hook(FakeMessage("m2", "analyze_call", {}), TransientError("503"), True)
 
     assert progress.events == [
-        ("failed", "j1", "analyze_call", "TransientError: 503", False),
-        ("failed", "j1", "analyze_call", "TransientError: 503", True),
+        ("failed", "j1", "k1", "TransientError: 503", None),
+        ("failed", "j1", "k1", "TransientError: 503", "m1"),
     ]

@@ -63,7 +63,7 @@ def test_every_sample_webhook_parses_as_the_api_reads_it() -> None:
         else:
             assert turns is None
         if sample.thread_id:
-            assert event.data.dynamic_variables["thread_id"] == sample.thread_id
+            assert event.data.dynamic_variables.thread_id == sample.thread_id
 
 
 def test_a_late_conversation_file_reads_as_a_finished_conversation() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from infra.sockets import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +26,9 @@ def _env(data_dir: Path) -> dict[str, str]:
         SWITCHBOARD_API__WORKERS="1",
         SWITCHBOARD_WORKER__THREADS="2",
         SWITCHBOARD_WORKER__PROMETHEUS_PORT="0",
+        SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
     )
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ready(url: str) -> bool:
@@ -46,7 +42,7 @@ def test_dev_runs_the_stack_on_the_embedded_valkey_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

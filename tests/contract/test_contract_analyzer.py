@@ -18,6 +18,11 @@ REFERENCE = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)
 ZONE = "America/New_York"
 
 AnalyzerUnderTest = LocalAnalyzer | OpenAIAnalyzer
+# ``tests.fakes.FixedAnalyzer`` is not run here: it returns a canned analysis whatever the
+# transcript, so it claims none of the behaviours below.
+
+VENDORS: dict[type[AnalyzerUnderTest], str | None] = {LocalAnalyzer: None, OpenAIAnalyzer: "openai"}
+"""The vendor whose throttle each adapter holds (None: a local adapter, no throttle)."""
 
 
 @pytest.fixture(params=["local", "openai"])
@@ -94,3 +99,7 @@ def test_a_happy_caller_is_positive(analyzer: AnalyzerUnderTest) -> None:
 
     assert analysis.sentiment == "positive"
     assert analysis.callback is None
+
+
+def test_the_adapter_names_the_vendor_whose_throttle_it_holds(analyzer: AnalyzerUnderTest) -> None:
+    assert analyzer.vendor == VENDORS[type(analyzer)]

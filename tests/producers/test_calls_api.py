@@ -8,8 +8,10 @@ from falcon import testing
 
 from contracts import CallAnalysis, CallbackRequest, HealthAnswer
 from contracts.values import CallLogEntry, VectorRecord, summary_vector_id, tenant_namespace
-from infra.store.jobs import SqlJobProgress
-from tests.producers.api_support import ADMIN_TOKEN, PROBLEM_JSON
+from infra.bus.publishing import InMemoryPublisher
+from infra.store.records import InboxEntry, MessageRef
+from tests.builders import make_post_call_job
+from tests.producers.api_support import ADMIN_TOKEN, PROBLEM_JSON, current_payload, post
 from tests.producers.conftest import Store, TenantFixture
 
 DUE = datetime(2026, 6, 2, 15, 0, tzinfo=UTC)
@@ -25,16 +27,20 @@ def seed_call(
     topics: list[str] | None = None,
 ) -> str:
     """Accept a job for the call; with ``summary`` persist its log, with ``vector`` index it."""
-    job_id = f"job-{conversation_id}"
+    job_id = f"job-{tenant.tenant.name}-{conversation_id}"
     store.ledger.accept(
-        source="elevenlabs",
-        external_id=conversation_id,
-        tenant_id=tenant.tenant.id,
-        kind="general",
-        contract="PostCallJobData",
-        payload={"conversation_id": conversation_id, "duration_secs": 61},
-        correlation_id=conversation_id,
-        job_id=job_id,
+        InboxEntry(
+            source="elevenlabs",
+            external_id=conversation_id,
+            tenant_id=tenant.tenant.id,
+            kind="post_call",
+            contract=make_post_call_job(
+                job_id=job_id,
+                tenant_id=tenant.tenant.id,
+                conversation_id=conversation_id,
+                duration_secs=61,
+            ),
+        )
     )
     if summary is not None:
         analysis = CallAnalysis(
@@ -68,6 +74,11 @@ def seed_call(
     return job_id
 
 
+def first_message(tenant: TenantFixture, conversation_id: str) -> MessageRef:
+    """The first message of a seeded call's job (recorded ``queued`` by the ledger)."""
+    return MessageRef(f"post-call:{tenant.tenant.id}:{conversation_id}", "fetch_transcript", 0)
+
+
 def get(client: testing.TestClient, path: str, token: str | None) -> testing.Result:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return client.simulate_get(path, headers=headers)
@@ -91,11 +102,12 @@ def test_a_tenant_sees_its_call_with_steps_results_and_callback(
     client: testing.TestClient, store: Store, acme: TenantFixture
 ) -> None:
     job_id = seed_call(store, acme, "conv_a", summary="Bill too high.", topics=["billing", "meter"])
-    progress = SqlJobProgress(store.engine)
-    progress.step_started(job_id, "fetch_transcript")
-    progress.step_succeeded(job_id, "fetch_transcript", final=False)
-    progress.step_started(job_id, "analyze_call")
-    progress.step_failed(job_id, "analyze_call", error="TransientError: 503", dead=False)
+    fetch = first_message(acme, "conv_a")
+    analyze = MessageRef(f"call-transcribed:{acme.tenant.id}:conv_a", "analyze_call", 1)
+    store.progress.message_started(job_id, fetch)
+    store.progress.message_succeeded(job_id, fetch, children=[analyze])
+    store.progress.message_started(job_id, analyze)
+    store.progress.message_failed(job_id, analyze, error="TransientError: 503", dead_letter_id=None)
     store.calls.schedule_callback(
         tenant_id=acme.tenant.id, conversation_id="conv_a", due_at=DUE, reason="tomorrow 5 pm"
     )
@@ -223,3 +235,107 @@ def test_similar_of_another_tenants_call_is_404(
     seed_call(store, globex, "conv_other", summary="s", vector=[1.0, 0.0])
 
     assert get(client, "/api/calls/conv_other/similar", acme.key).status_code == 404
+
+
+def test_a_conversation_id_reused_by_another_tenant_is_a_new_job_of_that_tenant(
+    client: testing.TestClient,
+    store: Store,
+    publisher: InMemoryPublisher,
+    acme: TenantFixture,
+    globex: TenantFixture,
+) -> None:
+    first = post(client, current_payload("conv_shared"))
+    second = post(client, current_payload("conv_shared", agent_id="agent_globex"))
+
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert second.json["status"] == "queued"
+    assert second.json["job_id"] != first.json["job_id"]
+    assert [e.options["tenant_id"] for e in publisher.published] == [
+        acme.tenant.id,
+        globex.tenant.id,
+    ]
+    acme_view = get(client, "/api/calls/conv_shared", acme.key).json
+    globex_view = get(client, "/api/calls/conv_shared", globex.key).json
+    assert (acme_view["tenant"], acme_view["job_id"]) == ("acme", first.json["job_id"])
+    assert (globex_view["tenant"], globex_view["job_id"]) == ("globex", second.json["job_id"])
+    assert [v.tenant_name for v in store.queries.find_calls("conv_shared", tenant_id=None)] == [
+        "acme",
+        "globex",
+    ]
+
+
+def test_the_admin_reading_a_call_several_tenants_have_gets_409_listing_them(
+    client: testing.TestClient, store: Store, acme: TenantFixture, globex: TenantFixture
+) -> None:
+    seed_call(store, acme, "conv_shared")
+    seed_call(store, globex, "conv_shared")
+
+    result = get(client, "/api/calls/conv_shared", ADMIN_TOKEN)
+
+    assert result.status_code == 409
+    assert result.headers["content-type"] == PROBLEM_JSON
+    assert result.json["tenants"] == ["acme", "globex"]
+    assert "?tenant=NAME" in result.json["detail"]
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex"])
+def test_the_admin_picks_a_tenants_call_with_the_tenant_parameter(
+    client: testing.TestClient,
+    store: Store,
+    acme: TenantFixture,
+    globex: TenantFixture,
+    tenant: str,
+) -> None:
+    jobs = {"acme": seed_call(store, acme, "conv_shared")}
+    jobs["globex"] = seed_call(store, globex, "conv_shared")
+
+    body = get(client, f"/api/calls/conv_shared?tenant={tenant}", ADMIN_TOKEN).json
+
+    assert (body["tenant"], body["job_id"]) == (tenant, jobs[tenant])
+
+
+def test_the_admin_naming_an_unknown_tenant_or_one_without_the_call_gets_404(
+    client: testing.TestClient, store: Store, acme: TenantFixture, globex: TenantFixture
+) -> None:
+    seed_call(store, acme, "conv_shared")
+    seed_call(store, globex, "conv_shared")
+
+    seed_call(store, acme, "conv_acme_only")
+
+    unknown_tenant = get(client, "/api/calls/conv_shared?tenant=initech", ADMIN_TOKEN)
+    tenant_without_it = get(client, "/api/calls/conv_acme_only?tenant=globex", ADMIN_TOKEN)
+
+    assert unknown_tenant.status_code == tenant_without_it.status_code == 404
+    assert unknown_tenant.headers["content-type"] == PROBLEM_JSON
+
+
+def test_a_tenant_key_sees_only_its_own_call_of_a_shared_id_whatever_tenant_it_names(
+    client: testing.TestClient, store: Store, acme: TenantFixture, globex: TenantFixture
+) -> None:
+    seed_call(store, acme, "conv_shared")
+    globex_job = seed_call(store, globex, "conv_shared")
+
+    own = get(client, "/api/calls/conv_shared", globex.key)
+    naming_other = get(client, "/api/calls/conv_shared?tenant=acme", globex.key)
+
+    assert (own.json["tenant"], own.json["job_id"]) == ("globex", globex_job)
+    assert (naming_other.json["tenant"], naming_other.json["job_id"]) == ("globex", globex_job)
+
+
+def test_similar_of_a_shared_id_is_409_for_the_admin_until_a_tenant_is_named(
+    client: testing.TestClient, store: Store, acme: TenantFixture, globex: TenantFixture
+) -> None:
+    seed_call(store, acme, "conv_shared", summary="Acme bill.", vector=[1.0, 0.0])
+    seed_call(store, acme, "conv_acme_near", summary="Acme meter.", vector=[0.9, 0.1])
+    seed_call(store, globex, "conv_shared", summary="Globex bill.", vector=[1.0, 0.0])
+    seed_call(store, globex, "conv_globex_near", summary="Globex meter.", vector=[0.9, 0.1])
+
+    ambiguous = get(client, "/api/calls/conv_shared/similar", ADMIN_TOKEN)
+    acme_similar = get(client, "/api/calls/conv_shared/similar?tenant=acme", ADMIN_TOKEN)
+    globex_similar = get(client, "/api/calls/conv_shared/similar", globex.key)
+
+    assert ambiguous.status_code == 409
+    assert ambiguous.json["tenants"] == ["acme", "globex"]
+    assert [s["conversation_id"] for s in acme_similar.json["similar"]] == ["conv_acme_near"]
+    assert [s["conversation_id"] for s in globex_similar.json["similar"]] == ["conv_globex_near"]
+    assert globex_similar.json["similar"][0]["summary"] == "Globex meter."

@@ -9,7 +9,15 @@ from contracts import HealthCheckJobData, PostCallJobData
 from infra.store.records import AgentBinding, Tenant
 from producers import elevenlabs
 from producers.errors import ProblemError
-from tests.producers.api_support import NOW, SECRET, current_payload, legacy_payload, sign
+from producers.payloads import parse_document, validate
+from tests.producers.api_support import (
+    NOW,
+    SECRET,
+    current_payload,
+    legacy_payload,
+    sign,
+    sign_rotating,
+)
 
 TENANT = Tenant(
     id="t1", name="acme", timezone="Europe/Berlin", created_at=datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,20 +128,53 @@ def test_health_check_kind_comes_from_the_binding_or_the_dynamic_variable() -> N
     assert by_variable.thread_id == "thread-7"
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"a": NaN}'])
 def test_a_body_that_is_not_json_is_unprocessable(body: bytes) -> None:
     with pytest.raises(ProblemError) as caught:
-        elevenlabs.parse_json(body)
+        parse_document(body, max_depth=64)
     assert caught.value.status_code == 422
-    assert caught.value.description == "body is not valid JSON"
+    assert (caught.value.description or "").startswith("body is not valid JSON")
 
 
-def test_a_json_body_that_is_not_an_object_is_unprocessable() -> None:
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
+def test_a_json_body_that_is_not_an_object_is_unprocessable(body: bytes) -> None:
     with pytest.raises(ProblemError) as caught:
-        elevenlabs.parse_json(b"[1, 2]")
+        parse_document(body, max_depth=64)
     assert caught.value.status_code == 422
+    assert caught.value.description == "body must be a JSON object"
 
 
 def test_the_event_type_defaults_to_transcription_for_the_older_shape() -> None:
-    assert elevenlabs.event_type(legacy_payload()) == "post_call_transcription"
-    assert elevenlabs.event_type({"type": "post_call_audio"}) == "post_call_audio"
+    assert validate(elevenlabs.EventHeader, legacy_payload()).type == "post_call_transcription"
+    assert validate(elevenlabs.EventHeader, {"type": "post_call_audio"}).type == "post_call_audio"
+
+
+def test_several_v0_entries_pass_when_any_one_matches() -> None:
+    rotating = sign_rotating(b"{}", ["retired-secret", SECRET, "next-secret"])
+
+    _verify(rotating)
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (sign_rotating(b"{}", ["retired-secret", "next-secret"]), "does not match"),
+        (f"t={NOW},t={NOW},v0=00", "malformed"),
+        (f"t={NOW},v0=,v0=", "no v0"),
+    ],
+    ids=["none-matches", "two-timestamps", "only-empty-v0"],
+)
+def test_several_v0_entries_without_a_match_or_two_timestamps_are_unauthorized(
+    header: str, detail: str
+) -> None:
+    with pytest.raises(falcon.HTTPUnauthorized) as caught:
+        _verify(header)
+    assert detail in (caught.value.description or "")
+
+
+def test_integers_are_kept_within_64_bits_anywhere_in_the_document() -> None:
+    assert parse_document(b'{"a": [9223372036854775807, -9223372036854775808]}', max_depth=8)
+    for literal in (b"9223372036854775808", b"-9223372036854775809"):
+        with pytest.raises(ProblemError) as caught:
+            parse_document(b'{"a": {"b": [' + literal + b"]}}", max_depth=8)
+        assert caught.value.extensions["errors"][0]["field"] == "a.b.0"

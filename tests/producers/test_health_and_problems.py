@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import falcon
 import pytest
+from falcon import testing
 from structlog.testing import capture_logs
 
 from contracts.errors import TransientError
 from infra.bus.publishing import InMemoryPublisher
-from producers.ports import ReadinessCheck
+from infra.health import Dependency, HealthMonitor
 from tests.producers.api_support import (
     PROBLEM_JSON,
     WEBHOOK,
@@ -17,12 +20,26 @@ from tests.producers.api_support import (
 from tests.producers.conftest import ClientFactory
 
 
+class FakeMonotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _ok() -> None:
     return None
 
 
-def _down() -> None:
+def _broker_down() -> None:
     raise TransientError("redis at 127.0.0.1:6390 refused the connection")
+
+
+def _database_down() -> None:
+    raise TransientError("database is locked")
 
 
 class _UnreachableTenants:
@@ -37,45 +54,143 @@ class _Exploding:
         raise RuntimeError("password=hunter2 leaked from a driver")
 
 
+def api_monitor(
+    database: Callable[[], None] = _ok,
+    broker: Callable[[], None] = _ok,
+    clock: Callable[[], float] | None = None,
+) -> HealthMonitor:
+    """The API's dependencies as ``build_api`` wires them: the database required, not the broker."""
+    return HealthMonitor(
+        [
+            Dependency("database", "sqlite", database, required=True),
+            Dependency("broker", "redis", broker, required=False),
+        ],
+        adapters={"vectors": "local-sql"},
+        clock=clock or FakeMonotonic(),
+    )
+
+
 def test_healthz_answers_ok_without_probing_anything(make_client: ClientFactory) -> None:
     probed: list[str] = []
-    check = ReadinessCheck("database", "sqlite", lambda: probed.append("database"))
+    monitor = HealthMonitor([Dependency("database", "sqlite", lambda: probed.append("db"), True)])
 
-    result = make_client(checks=[check]).simulate_get("/healthz")
+    result = make_client(health=monitor).simulate_get("/healthz")
 
     assert result.status_code == 200
     assert result.json == {"status": "ok"}
     assert probed == []
 
 
-def test_readyz_is_ready_when_every_check_passes(make_client: ClientFactory) -> None:
-    checks = [ReadinessCheck("database", "sqlite", _ok), ReadinessCheck("broker", "redis", _ok)]
+def test_readyz_is_ready_when_every_dependency_answers(make_client: ClientFactory) -> None:
+    monitor = api_monitor()
+    monitor.refresh()
 
-    result = make_client(checks=checks).simulate_get("/readyz")
+    result = make_client(health=monitor).simulate_get("/readyz")
 
     assert result.status_code == 200
     assert result.json == {
         "status": "ready",
         "checks": {
-            "database": {"ok": True, "adapter": "sqlite", "error": None},
-            "broker": {"ok": True, "adapter": "redis", "error": None},
+            "database": {
+                "ok": True,
+                "required": True,
+                "adapter": "sqlite",
+                "error": None,
+                "checked_s_ago": 0.0,
+            },
+            "broker": {
+                "ok": True,
+                "required": False,
+                "adapter": "redis",
+                "error": None,
+                "checked_s_ago": 0.0,
+            },
         },
-        "adapters": {"analyzer": "local", "vectors": "local"},
+        "adapters": {"vectors": "local-sql"},
     }
 
 
-def test_readyz_is_503_naming_the_failing_dependency(make_client: ClientFactory) -> None:
-    checks = [ReadinessCheck("database", "sqlite", _ok), ReadinessCheck("broker", "redis", _down)]
+def test_readyz_is_degraded_but_200_while_the_broker_is_down(make_client: ClientFactory) -> None:
+    monitor = api_monitor(broker=_broker_down)
+    monitor.refresh()
 
-    result = make_client(checks=checks).simulate_get("/readyz")
+    result = make_client(health=monitor).simulate_get("/readyz")
+
+    assert result.status_code == 200
+    assert result.json["status"] == "degraded"
+    assert result.json["checks"]["database"]["ok"] is True
+    broker = result.json["checks"]["broker"]
+    assert (broker["ok"], broker["required"], broker["adapter"]) == (False, False, "redis")
+    assert broker["error"] == "TransientError: redis at 127.0.0.1:6390 refused the connection"
+
+
+def test_readyz_is_503_unavailable_while_the_database_is_down(make_client: ClientFactory) -> None:
+    monitor = api_monitor(database=_database_down)
+    monitor.refresh()
+
+    result = make_client(health=monitor).simulate_get("/readyz")
 
     assert result.status_code == 503
     assert result.json["status"] == "unavailable"
-    assert result.json["checks"]["database"]["ok"] is True
-    broker = result.json["checks"]["broker"]
-    assert broker["ok"] is False
-    assert broker["adapter"] == "redis"
-    assert broker["error"] == "TransientError: redis at 127.0.0.1:6390 refused the connection"
+    database = result.json["checks"]["database"]
+    assert (database["ok"], database["required"]) == (False, True)
+    assert database["error"] == "TransientError: database is locked"
+    assert result.json["checks"]["broker"]["ok"] is True
+
+
+def test_readyz_is_503_before_the_first_probe(make_client: ClientFactory) -> None:
+    result = make_client(health=api_monitor()).simulate_get("/readyz")
+
+    assert result.status_code == 503
+    assert result.json["checks"]["database"]["error"] == "not probed yet"
+    assert result.json["checks"]["database"]["checked_s_ago"] is None
+
+
+def test_readyz_answers_from_the_latest_probe_and_says_how_old_it_is(
+    make_client: ClientFactory,
+) -> None:
+    clock = FakeMonotonic()
+    monitor = api_monitor(clock=clock)
+    monitor.refresh()
+    clock.now += 4.0
+
+    result = make_client(health=monitor).simulate_get("/readyz")
+
+    assert result.status_code == 200
+    assert result.json["checks"]["database"]["checked_s_ago"] == 4.0
+    assert result.json["checks"]["broker"]["checked_s_ago"] == 4.0
+
+
+class FreezingBroker:
+    """A broker probe that, once frozen, hangs: meanwhile time passes and ``/readyz`` is asked."""
+
+    def __init__(self, clock: FakeMonotonic) -> None:
+        self.clock = clock
+        self.client: testing.TestClient | None = None
+        self.answers_while_hanging: list[testing.Result] = []
+
+    def __call__(self) -> None:
+        if self.client is not None:
+            self.clock.now += 5.0
+            self.answers_while_hanging.append(self.client.simulate_get("/readyz"))
+
+
+def test_readyz_reports_a_hanging_probe_as_down_without_waiting_for_it(
+    make_client: ClientFactory,
+) -> None:
+    clock = FakeMonotonic()
+    broker = FreezingBroker(clock)
+    monitor = api_monitor(broker=broker, clock=clock)
+    monitor.refresh()
+    broker.client = make_client(health=monitor)
+
+    monitor.refresh()
+
+    [during] = broker.answers_while_hanging
+    assert during.status_code == 200
+    assert during.json["status"] == "degraded"
+    assert during.json["checks"]["broker"]["ok"] is False
+    assert during.json["checks"]["broker"]["error"] == "no answer for 5.0 s"
 
 
 @pytest.mark.parametrize(

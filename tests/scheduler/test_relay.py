@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from contracts import PostCallJobData
+from contracts import Contract, PostCallJobData
 from contracts.errors import TransientError
 from infra.bus.publishing import Envelope, InMemoryPublisher
 from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
+from infra.store.records import InboxEntry
+from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
 from scheduler.relay import relay_once
 from tests.builders import make_health_check_job, make_post_call_job
@@ -66,17 +68,25 @@ def tenant_id(engine: sa.Engine) -> str:
     return tenant.id
 
 
-def _accept(ledger: SqlJobLedger, tenant_id: str, conversation_id: str, job_id: str) -> None:
-    job = make_post_call_job(tenant_id=tenant_id, conversation_id=conversation_id, job_id=job_id)
+def _accept(
+    ledger: SqlJobLedger,
+    tenant_id: str,
+    conversation_id: str,
+    job_id: str,
+    *,
+    contract: Contract | None = None,
+) -> None:
+    job = contract or make_post_call_job(
+        tenant_id=tenant_id, conversation_id=conversation_id, job_id=job_id
+    )
     ledger.accept(
-        source="elevenlabs",
-        external_id=conversation_id,
-        tenant_id=tenant_id,
-        kind="general",
-        contract=type(job).__name__,
-        payload=job.model_dump(mode="json"),
-        correlation_id=conversation_id,
-        job_id=job_id,
+        InboxEntry(
+            source="elevenlabs",
+            external_id=conversation_id,
+            tenant_id=tenant_id,
+            kind="post_call" if isinstance(job, PostCallJobData) else "health_check",
+            contract=job,
+        )
     )
 
 
@@ -153,16 +163,7 @@ def test_a_health_check_job_goes_to_its_own_route(
     ledger: SqlJobLedger, clock: Clock, tenant_id: str
 ) -> None:
     job = make_health_check_job(tenant_id=tenant_id, job_id="job_h", conversation_id="conv_h")
-    ledger.accept(
-        source="elevenlabs",
-        external_id="conv_h",
-        tenant_id=tenant_id,
-        kind="health_check",
-        contract="HealthCheckJobData",
-        payload=job.model_dump(mode="json"),
-        correlation_id="conv_h",
-        job_id="job_h",
-    )
+    _accept(ledger, tenant_id, "conv_h", "job_h", contract=job)
     clock.now += timedelta(seconds=1)
     publisher = InMemoryPublisher()
 
@@ -171,18 +172,13 @@ def test_a_health_check_job_goes_to_its_own_route(
 
 
 def test_a_job_whose_payload_no_longer_validates_stays_pending_without_blocking_others(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: Clock, tenant_id: str, engine: sa.Engine
 ) -> None:
-    ledger.accept(
-        source="elevenlabs",
-        external_id="conv_bad",
-        tenant_id=tenant_id,
-        kind="general",
-        contract="PostCallJobData",
-        payload={"job_id": "job_bad"},
-        correlation_id="conv_bad",
-        job_id="job_bad",
-    )
+    _accept(ledger, tenant_id, "conv_bad", "job_bad")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(JOBS).where(JOBS.c.id == "job_bad").values(payload={"job_id": "job_bad"})
+        )
     clock.now += timedelta(seconds=1)
     _accept(ledger, tenant_id, "conv_ok", "job_ok")
     clock.now += timedelta(seconds=1)

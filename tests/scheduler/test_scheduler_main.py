@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import redis
 
+from contracts.errors import TransientError
 from infra.lease import RedisLease
 from infra.settings import SchedulerSettings
 from scheduler.main import LeaderTick, build_scheduler
@@ -50,11 +51,31 @@ def test_the_follower_takes_over_when_the_leader_releases(redis_url: str) -> Non
         client.close()
 
 
-def test_the_relay_job_coalesces_and_has_an_explicit_misfire_grace() -> None:
-    scheduler = build_scheduler(SchedulerSettings(relay_interval_s=5), Work())
-    [job] = scheduler.get_jobs()
-    assert job.id == "relay"
-    assert job.coalesce is True
-    assert job.max_instances == 1
-    assert job.misfire_grace_time == 10
-    assert job.trigger.interval.total_seconds() == 5
+def test_each_tick_coalesces_and_has_an_explicit_misfire_grace() -> None:
+    settings = SchedulerSettings(relay_interval_s=5, stall_check_interval_s=60)
+    scheduler = build_scheduler(settings, Work(), Work())
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"relay", "stalled-jobs"}
+    for job, interval in ((jobs["relay"], 5), (jobs["stalled-jobs"], 60)):
+        assert job.coalesce is True
+        assert job.max_instances == 1
+        assert job.misfire_grace_time == 2 * interval
+        assert job.trigger.interval.total_seconds() == interval
+
+
+class DownLease:
+    """A lease whose Redis does not answer."""
+
+    def acquire(self) -> bool:
+        raise TransientError("cannot acquire lease: Timeout reading from socket")
+
+    def release(self) -> None:
+        raise TransientError("cannot release lease")
+
+
+def test_a_tick_that_cannot_reach_redis_is_skipped_without_raising() -> None:
+    work = Work()
+    tick = LeaderTick(DownLease(), work, "relay")
+
+    assert tick() is None
+    assert (work.calls, tick.leading) == (0, False)

@@ -7,21 +7,25 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
+from infra.sockets import free_port
 from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
+from infra.store.records import InboxEntry
 from infra.store.tenants import SqlTenantDirectory
 from tests.builders import make_post_call_job
 
 pytestmark = pytest.mark.redis
 
 
-def _env(tmp_path: Path, redis_url: str, database_url: str) -> dict[str, str]:
+def _env(tmp_path: Path, redis_url: str, database_url: str, probe_port: int = 0) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update(
+        SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT=str(probe_port),
         SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
         SWITCHBOARD_BROKER__URL=redis_url,
         SWITCHBOARD_BROKER__NAMESPACE="sched-test",
@@ -46,18 +50,18 @@ def test_the_scheduler_process_relays_a_pending_job_and_releases_its_lease_on_si
         ledger = SqlJobLedger(engine)
         job = make_post_call_job(tenant_id=tenant.id, job_id="job_1", conversation_id="conv_1")
         ledger.accept(
-            source="elevenlabs",
-            external_id="conv_1",
-            tenant_id=tenant.id,
-            kind="general",
-            contract="PostCallJobData",
-            payload=job.model_dump(mode="json"),
-            correlation_id="conv_1",
-            job_id="job_1",
+            InboxEntry(
+                source="elevenlabs",
+                external_id="conv_1",
+                tenant_id=tenant.id,
+                kind="post_call",
+                contract=job,
+            )
         )
+        port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "scheduler"],
-            env=_env(tmp_path, redis_url, database_url),
+            env=_env(tmp_path, redis_url, database_url, port),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -68,6 +72,11 @@ def test_the_scheduler_process_relays_a_pending_job_and_releases_its_lease_on_si
         assert ledger.pending(min_age_s=0, limit=10) == []
         assert client.hlen("sched-test:calls.transcript.msgs") == 1
         assert client.exists("sched-test:scheduler:leader") == 1
+        probes = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{probes}/healthz", timeout=5).json() == {"status": "ok"}
+        ready = httpx.get(f"{probes}/readyz", timeout=5)
+        assert (ready.status_code, ready.json()["checks"]["broker"]["ok"]) == (200, True)
+        assert "switchboard_jobs_redriven_total" in httpx.get(f"{probes}/metrics", timeout=5).text
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0, (tmp_path / "scheduler.log").read_text()

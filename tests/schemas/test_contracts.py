@@ -54,8 +54,56 @@ def test_the_envelope_carries_route_payload_and_tracing_options() -> None:
         "contract": "PostCallJobData",
         "schema_version": 1,
         "correlation_id": "conv-1",
-        "idempotency_key": "post-call:conv-1",
+        "idempotency_key": "post-call:t-1:conv-1",
         "tenant_id": "t-1",
         "job_id": "job-1",
     }
+    assert envelope.payload["correlation_id"] == "conv-1"
     assert PostCallJobData.model_validate(envelope.payload) == job
+
+
+def test_job_identity_is_declared_and_validated_when_the_contract_is_built() -> None:
+    for contract in CONTRACTS:
+        assert {"job_id", "tenant_id", "correlation_id"} <= set(contract.model_fields)
+    with pytest.raises(ValidationError, match="job_id"):
+        PostCallJobData.model_validate({k: v for k, v in BASE.items() if k != "job_id"})
+    with pytest.raises(ValidationError, match="tenant_id"):
+        PostCallJobData.model_validate({**BASE, "tenant_id": None})
+
+
+def test_a_calls_correlation_id_is_its_conversation_id_whatever_the_producer_sent() -> None:
+    job = PostCallJobData.model_validate({**BASE, "correlation_id": "request-42"})
+    assert job.correlation_id == "conv-1"
+    assert "correlation_id" not in PostCallJobData.model_json_schema()["required"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("conversation_id", "conv/1"),
+        ("conversation_id", "x" * 129),
+        ("conversation_id", ".."),
+        ("agent_id", ""),
+        ("duration_secs", 2**31),
+        ("duration_secs", -1),
+        ("call_status", "do\x00ne"),
+        ("timezone", "Mars/Olympus_Mons"),
+        ("started_at", "9999-12-31T23:00:00-05:00"),
+        ("started_at", "1969-12-31T23:59:59Z"),
+    ],
+)
+def test_values_no_store_can_hold_are_refused_when_the_contract_is_built(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ValidationError, match=field):
+        PostCallJobData.model_validate({**BASE, field: value})
+
+
+@pytest.mark.parametrize("text", ["nul \x00 inside", "lone \ud800 surrogate"])
+def test_transcript_text_must_be_storable_and_the_error_never_echoes_it(text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PostCallJobData.model_validate(
+            {**BASE, "transcript": [{"role": "user", "message": f"secret {text}"}]}
+        )
+    assert "transcript.0.message" in str(caught.value)
+    assert "secret" not in str(caught.value)

@@ -38,6 +38,12 @@ def _edit(path: Path, change: str) -> None:
         schema["required"] = [r for r in schema["required"] if r != "agent_id"]
     elif change == "enum-value":
         schema["$defs"]["TranscriptTurn"]["properties"]["role"]["enum"].append("system")
+    elif change == "looser-pattern":
+        del schema["properties"]["agent_id"]["pattern"]
+    elif change == "longer-max":
+        schema["properties"]["agent_id"]["maxLength"] = 256
+    elif change == "no-maximum":
+        del schema["properties"]["duration_secs"]["anyOf"][0]["maximum"]
     path.write_text(json.dumps(schema))
 
 
@@ -48,6 +54,9 @@ def _edit(path: Path, change: str) -> None:
         ("retype", "PostCallJobData.duration_secs: type changed"),
         ("optional-now-required", "PostCallJobData.agent_id: newly required"),
         ("enum-value", "PostCallJobData.TranscriptTurn.role: enum values removed: ['system']"),
+        ("looser-pattern", "PostCallJobData.agent_id: pattern '^[A-Za-z0-9._:-]+$' added"),
+        ("longer-max", "PostCallJobData.agent_id: maxLength tightened from 256 to 128"),
+        ("no-maximum", "PostCallJobData.duration_secs: maximum 2147483647 added"),
     ],
 )
 def test_check_reports_a_breaking_change(snapshot: Path, change: str, expected: str) -> None:

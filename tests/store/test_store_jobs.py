@@ -4,12 +4,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from infra.store.jobs import SqlJobLedger, SqlJobProgress
-from infra.store.records import AcceptedJob, Tenant
-from infra.store.tables import INTAKE_REJECTIONS, JOB_STEPS, JOBS
+from infra.store.jobs import SqlJobLedger
+from infra.store.progress import SqlJobProgress
+from infra.store.records import AcceptedJob, InboxEntry, MessageRef, Tenant
+from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
+from infra.store.tenants import SqlTenantDirectory
+from tests.builders import make_post_call_job
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -28,28 +30,23 @@ class FakeClock:
 
 
 def _accept(ledger: SqlJobLedger, tenant: Tenant, **overrides: Any) -> AcceptedJob:
+    job_id = overrides.pop("job_id", "job-1")
+    conversation = overrides.pop("conversation_id", "conv-1")
     fields: dict[str, Any] = {
         "source": "elevenlabs",
-        "external_id": "evt-1",
+        "external_id": conversation,
         "tenant_id": tenant.id,
-        "kind": "general",
-        "contract": "PostCallJobData",
-        "payload": {"conversation_id": "conv-1", "duration_secs": 42},
-        "correlation_id": "conv-1",
-        "job_id": "job-1",
+        "kind": "post_call",
+        "contract": make_post_call_job(
+            job_id=job_id, tenant_id=tenant.id, conversation_id=conversation
+        ),
     }
-    return ledger.accept(**(fields | overrides))
+    return ledger.accept(InboxEntry(**(fields | overrides)))
 
 
 def _job(engine: sa.Engine, job_id: str) -> sa.Row[Any]:
     with engine.connect() as conn:
         return conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id)).one()
-
-
-def _step(engine: sa.Engine, job_id: str, name: str) -> sa.Row[Any]:
-    query = sa.select(JOB_STEPS).where(JOB_STEPS.c.job_id == job_id, JOB_STEPS.c.name == name)
-    with engine.connect() as conn:
-        return conn.execute(query).one()
 
 
 def test_a_duplicate_delivery_returns_the_first_job_and_changes_nothing(
@@ -58,25 +55,57 @@ def test_a_duplicate_delivery_returns_the_first_job_and_changes_nothing(
     ledger = SqlJobLedger(engine)
 
     first = _accept(ledger, tenant)
-    second = _accept(ledger, tenant, job_id="job-2", payload={"other": True})
+    second = _accept(ledger, tenant, job_id="job-2")
 
     assert first == AcceptedJob(job_id="job-1", created=True, published=False)
     assert second == AcceptedJob(job_id="job-1", created=False, published=False)
-    assert _job(engine, "job-1").payload == {"conversation_id": "conv-1", "duration_secs": 42}
+    assert _job(engine, "job-1").payload["job_id"] == "job-1"
     ledger.mark_published("job-1")
     assert _accept(ledger, tenant, job_id="job-3").published is True
 
 
-def test_the_same_external_id_from_another_source_is_another_job(
+def test_a_new_job_counts_its_first_message_as_queued(engine: sa.Engine, tenant: Tenant) -> None:
+    _accept(SqlJobLedger(engine), tenant)
+
+    with engine.connect() as conn:
+        [message] = conn.execute(sa.select(JOB_MESSAGES)).all()
+    assert (message.key, message.name, message.position, message.status, message.attempts) == (
+        f"post-call:{tenant.id}:conv-1",
+        "fetch_transcript",
+        0,
+        "queued",
+        0,
+    )
+    job = _job(engine, "job-1")
+    assert (job.status, job.messages_total, job.kind, job.dedupe_key) == (
+        "queued",
+        1,
+        "post_call",
+        f"elevenlabs/{tenant.id}/conv-1",
+    )
+
+
+def test_the_same_external_id_from_another_source_or_tenant_is_another_job(
     engine: sa.Engine, tenant: Tenant
 ) -> None:
     ledger = SqlJobLedger(engine)
+    other_tenant, _ = SqlTenantDirectory(engine).add_tenant("globex")
 
     _accept(ledger, tenant)
-    other = _accept(ledger, tenant, source="api", job_id="job-2")
+    other_source = _accept(ledger, tenant, source="api", job_id="job-2")
+    other_owner = _accept(ledger, other_tenant, job_id="job-3")
 
-    assert other.created is True
-    assert other.job_id == "job-2"
+    assert (other_source.created, other_source.job_id) == (True, "job-2")
+    assert (other_owner.created, other_owner.job_id) == (True, "job-3")
+
+
+def test_the_first_request_hash_comes_back_with_a_repeat(engine: sa.Engine, tenant: Tenant) -> None:
+    ledger = SqlJobLedger(engine)
+    _accept(ledger, tenant, external_id="idempotency-key:k1", request_hash="aaa")
+
+    repeat = _accept(ledger, tenant, external_id="idempotency-key:k1", request_hash="bbb")
+
+    assert (repeat.created, repeat.request_hash) == (False, "aaa")
 
 
 def test_concurrent_duplicates_racing_on_one_key_make_one_job(
@@ -108,6 +137,7 @@ def test_concurrent_duplicates_racing_on_one_key_make_one_job(
     assert {result.job_id for result in results} == {winner}
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(JOBS)).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(JOB_MESSAGES)).scalar_one() == 1
 
 
 def test_pending_lists_unpublished_jobs_old_enough_oldest_first(
@@ -115,11 +145,11 @@ def test_pending_lists_unpublished_jobs_old_enough_oldest_first(
 ) -> None:
     clock = FakeClock()
     ledger = SqlJobLedger(engine, clock=clock)
-    _accept(ledger, tenant, external_id="evt-1", job_id="job-1")
+    _accept(ledger, tenant, conversation_id="conv-1", job_id="job-1")
     clock.advance(5)
-    _accept(ledger, tenant, external_id="evt-2", job_id="job-2", correlation_id="conv-2")
+    _accept(ledger, tenant, conversation_id="conv-2", job_id="job-2")
     clock.advance(5)
-    _accept(ledger, tenant, external_id="evt-3", job_id="job-3")
+    _accept(ledger, tenant, conversation_id="conv-3", job_id="job-3")
 
     assert [job.job_id for job in ledger.pending(min_age_s=30, limit=10)] == []
     clock.advance(26)
@@ -131,112 +161,74 @@ def test_pending_lists_unpublished_jobs_old_enough_oldest_first(
     assert pending.correlation_id == "conv-2"
     assert pending.tenant_id == tenant.id
     assert pending.accepted_at == T0 + timedelta(seconds=5)
-    assert pending.payload == {"conversation_id": "conv-1", "duration_secs": 42}
+    assert pending.payload["conversation_id"] == "conv-2"
 
 
 def test_published_or_started_jobs_are_not_pending(engine: sa.Engine, tenant: Tenant) -> None:
     ledger = SqlJobLedger(engine)
-    _accept(ledger, tenant, external_id="evt-1", job_id="job-1")
-    _accept(ledger, tenant, external_id="evt-2", job_id="job-2")
-    _accept(ledger, tenant, external_id="evt-3", job_id="job-3")
+    for n in (1, 2, 3):
+        _accept(ledger, tenant, conversation_id=f"conv-{n}", job_id=f"job-{n}")
 
     ledger.mark_published("job-1")
     ledger.mark_published("job-1")
-    SqlJobProgress(engine).step_started("job-2", "fetch_transcript")
+    SqlJobProgress(engine).message_started(
+        "job-2", MessageRef(f"post-call:{tenant.id}:conv-2", "fetch_transcript", 0)
+    )
 
     assert [job.job_id for job in ledger.pending(min_age_s=0, limit=10)] == ["job-3"]
 
 
-def test_rejections_are_kept_with_their_body_as_text(engine: sa.Engine) -> None:
+def test_stalled_lists_published_unfinished_jobs_idle_too_long(
+    engine: sa.Engine, tenant: Tenant
+) -> None:
+    clock = FakeClock()
+    ledger = SqlJobLedger(engine, clock=clock)
+    progress = SqlJobProgress(engine, clock=clock)
+    for n in (1, 2, 3, 4):
+        _accept(ledger, tenant, conversation_id=f"conv-{n}", job_id=f"job-{n}")
+    for n in (1, 2, 3):
+        ledger.mark_published(f"job-{n}")
+    done = MessageRef(f"post-call:{tenant.id}:conv-3", "fetch_transcript", 0)
+    progress.message_started("job-3", done)
+    progress.message_succeeded("job-3", done)
+    clock.advance(500)
+    progress.message_started(
+        "job-2", MessageRef(f"post-call:{tenant.id}:conv-2", "fetch_transcript", 0)
+    )
+    clock.advance(500)
+
+    # job-1: published, idle 1,000 s. job-2 moved 500 s ago. job-3 completed. job-4 is
+    # the relay's (never published).
+    assert [job.job_id for job in ledger.stalled(idle_s=900, limit=10)] == ["job-1"]
+    assert [job.job_id for job in ledger.stalled(idle_s=400, limit=10)] == ["job-1", "job-2"]
+
+    ledger.mark_redriven("job-1")
+    assert [job.job_id for job in ledger.stalled(idle_s=400, limit=10)] == ["job-2"]
+    clock.advance(901)
+    stalled = ledger.stalled(idle_s=900, limit=10)
+    assert [(job.job_id, job.redrives) for job in stalled] == [("job-2", 0), ("job-1", 1)]
+
+    ledger.fail_stalled("job-1", error="stalled: no progress")
+    job = _job(engine, "job-1")
+    assert (job.status, job.error, job.redrives) == ("failed", "stalled: no progress", 1)
+
+
+def test_rejections_are_kept_with_their_body_as_text_even_with_nul(engine: sa.Engine) -> None:
     ledger = SqlJobLedger(engine)
 
     ledger.record_rejection(
-        source="elevenlabs", external_id=None, reason="unknown agent", payload=b'{"a": "\xff"}'
+        source="elevenlabs",
+        external_id="conv\x00\ud800",
+        reason="unknown agent",
+        payload=b'{"a": "\xff\x00"}',
     )
 
     with engine.connect() as conn:
         row = conn.execute(sa.select(INTAKE_REJECTIONS)).one()
-    assert (row.source, row.external_id, row.reason) == ("elevenlabs", None, "unknown agent")
-    assert row.payload == '{"a": "\ufffd"}'
-    assert row.created_at.utcoffset() == timedelta(0)
-
-
-def test_progress_moves_steps_and_the_job_through_retry_death_and_replay(
-    engine: sa.Engine, tenant: Tenant
-) -> None:
-    _accept(SqlJobLedger(engine), tenant)
-    progress = SqlJobProgress(engine)
-
-    progress.step_started("job-1", "fetch_transcript")
-    assert (_job(engine, "job-1").status, _step(engine, "job-1", "fetch_transcript").attempts) == (
-        "processing",
-        1,
+    assert (row.source, row.external_id, row.reason) == (
+        "elevenlabs",
+        "conv\ufffd?",
+        "unknown agent",
     )
-
-    progress.step_failed("job-1", "fetch_transcript", error="timeout", dead=False)
-    step = _step(engine, "job-1", "fetch_transcript")
-    assert (step.status, step.error) == ("retrying", "timeout")
-    assert _job(engine, "job-1").status == "processing"
-
-    progress.step_started("job-1", "fetch_transcript")
-    progress.step_failed("job-1", "fetch_transcript", error="404 gone", dead=True)
-    step = _step(engine, "job-1", "fetch_transcript")
-    job = _job(engine, "job-1")
-    assert (step.status, step.attempts, step.error) == ("failed", 2, "404 gone")
-    assert (job.status, job.error) == ("failed", "404 gone")
-
-    # Replayed from the dead-letter queue, the step now succeeds.
-    progress.step_started("job-1", "fetch_transcript")
-    assert _job(engine, "job-1").status == "processing"
-    progress.step_succeeded("job-1", "fetch_transcript", final=False)
-    step = _step(engine, "job-1", "fetch_transcript")
-    assert (step.status, step.attempts, step.error) == ("completed", 3, None)
-    assert _job(engine, "job-1").status == "processing"
-
-    progress.step_started("job-1", "persist_call")
-    progress.step_succeeded("job-1", "persist_call", final=True)
-    job = _job(engine, "job-1")
-    assert (job.status, job.error) == ("completed", None)
-    assert job.updated_at.utcoffset() == timedelta(0)
-
-
-def test_a_duplicate_delivery_after_completion_does_not_reopen_the_job(
-    engine: sa.Engine, tenant: Tenant
-) -> None:
-    _accept(SqlJobLedger(engine), tenant)
-    progress = SqlJobProgress(engine)
-    progress.step_started("job-1", "persist_call")
-    progress.step_succeeded("job-1", "persist_call", final=True)
-
-    progress.step_started("job-1", "analyze_call")
-
-    assert _job(engine, "job-1").status == "completed"
-    assert _step(engine, "job-1", "analyze_call").status == "processing"
-
-
-def test_a_step_reporting_success_before_it_started_still_gets_a_row(
-    engine: sa.Engine, tenant: Tenant
-) -> None:
-    _accept(SqlJobLedger(engine), tenant)
-
-    SqlJobProgress(engine).step_succeeded("job-1", "index_call", final=False)
-
-    step = _step(engine, "job-1", "index_call")
-    assert (step.status, step.attempts) == ("completed", 1)
-
-
-@pytest.mark.parametrize("report", ["started", "succeeded", "failed"])
-def test_progress_of_a_job_missing_from_the_ledger_is_not_recorded(
-    engine: sa.Engine, report: str
-) -> None:
-    progress = SqlJobProgress(engine)
-
-    if report == "started":
-        progress.step_started("job-elsewhere", "analyze_call")
-    elif report == "succeeded":
-        progress.step_succeeded("job-elsewhere", "analyze_call", final=True)
-    else:
-        progress.step_failed("job-elsewhere", "analyze_call", error="x", dead=True)
-
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(JOB_STEPS)).scalar_one() == 0
+    assert row.payload == '{"a": "\ufffd\ufffd"}'
+    assert row.created_at.utcoffset() == timedelta(0)

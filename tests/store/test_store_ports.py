@@ -10,10 +10,20 @@ from actors.ports import CallbackBook, CallRecords, HealthRecords, VectorIndex
 from contracts import HealthAnswer
 from contracts.values import VectorRecord
 from infra.store.calls import SqlCallQueries, SqlCallStore
-from infra.store.jobs import SqlJobLedger, SqlJobProgress
-from infra.store.protocols import CallQueries, JobLedger, JobProgress, TenantDirectory
+from infra.store.job_views import SqlJobQueries
+from infra.store.jobs import SqlJobLedger
+from infra.store.progress import SqlJobProgress
+from infra.store.protocols import (
+    CallQueries,
+    JobLedger,
+    JobProgress,
+    JobQueries,
+    TenantDirectory,
+)
+from infra.store.records import InboxEntry, MessageRef
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.vectors import SqlVectorIndex
+from tests.builders import make_health_check_job
 
 
 def test_the_sql_adapters_work_through_their_port_types(engine: sa.Engine) -> None:
@@ -26,32 +36,38 @@ def test_the_sql_adapters_work_through_their_port_types(engine: sa.Engine) -> No
     ledger: JobLedger = SqlJobLedger(engine)
     progress: JobProgress = SqlJobProgress(engine)
     queries: CallQueries = SqlCallQueries(engine)
+    jobs: JobQueries = SqlJobQueries(engine)
 
     tenant, _ = directory.add_tenant("acme")
+    contract = make_health_check_job(job_id="job-1", tenant_id=tenant.id, conversation_id="conv-1")
     job = ledger.accept(
-        source="api",
-        external_id="e1",
-        tenant_id=tenant.id,
-        kind="health_check",
-        contract="HealthCheckJobData",
-        payload={},
-        correlation_id="conv-1",
-        job_id="job-1",
+        InboxEntry(
+            source="api",
+            external_id="e1",
+            tenant_id=tenant.id,
+            kind="health_check",
+            contract=contract,
+        )
     )
-    progress.step_started(job.job_id, "record_health_check")
+    message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
+    progress.message_started(job.job_id, message)
     health.save_health_answers(
         tenant_id=tenant.id,
         conversation_id="conv-1",
         answers=[HealthAnswer(question="sleep", answer="seven", value=7, unit="hours")],
     )
-    progress.step_succeeded(job.job_id, "record_health_check", final=True)
+    progress.message_succeeded(job.job_id, message)
     vectors.upsert("ns", [VectorRecord(id="v", values=[1.0], metadata={"kind": "summary"})])
 
-    view = queries.call_view("conv-1", tenant_id=tenant.id)
-    assert view is not None
-    assert view.status == "completed"
+    [view] = queries.find_calls("conv-1", tenant_id=tenant.id)
+    assert (view.job_id, view.status) == ("job-1", "completed")
     assert [a.question for a in view.health_answers] == ["sleep"]
-    assert records.get_call_log("conv-1") is None
+    assert [v.job_id for v in queries.call_views(["conv-1"], tenant_id=tenant.id)] == ["job-1"]
+    job_view = jobs.job_view(job.job_id, tenant_id=tenant.id)
+    assert job_view is not None
+    assert [(s.name, s.status) for s in job_view.steps] == [("record_health_check", "completed")]
+    assert health.has_health_answers(tenant.id, "conv-1") is True
+    assert records.get_call_log(tenant.id, "conv-1") is None
     assert callbacks.schedule_callback(
         tenant_id=tenant.id, conversation_id="conv-1", due_at=datetime.now(UTC), reason="r"
     )

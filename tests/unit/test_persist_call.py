@@ -14,7 +14,7 @@ def test_the_call_log_is_saved_with_the_analysis_and_call_details() -> None:
     persist_call.run(event, calls=calls)
 
     assert calls.call_logs == {
-        CONVERSATION_ID: CallLogEntry(
+        (event.tenant_id, CONVERSATION_ID): CallLogEntry(
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,
@@ -57,4 +57,4 @@ def test_a_replay_upserts_the_same_single_row_and_emits_the_same_command() -> No
 
     assert first == second
     assert first[0].idempotency_key == second[0].idempotency_key
-    assert list(calls.call_logs) == [CONVERSATION_ID]
+    assert list(calls.call_logs) == [(event.tenant_id, CONVERSATION_ID)]

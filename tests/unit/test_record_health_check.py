@@ -22,8 +22,10 @@ def test_the_answers_are_saved_and_the_checkpoint_deleted() -> None:
     )
 
     assert emitted == []
-    assert list(health.health_answers[CONVERSATION_ID].values()) == make_health_answers()
-    assert health.health_tenants == {CONVERSATION_ID: TENANT_ID}
+    assert (
+        list(health.health_answers[(TENANT_ID, CONVERSATION_ID)].values()) == make_health_answers()
+    )
+    assert list(health.health_answers) == [(TENANT_ID, CONVERSATION_ID)]
     assert checkpoints.threads == {}
     assert checkpoints.deleted == [CONVERSATION_ID]
 
@@ -38,7 +40,7 @@ def test_the_thread_id_names_the_checkpoint_and_the_conversation_keys_the_answer
         make_health_check_job(thread_id="thread-77"), checkpoints=checkpoints, health=health
     )
 
-    assert sorted(health.health_answers[CONVERSATION_ID]) == sorted(
+    assert sorted(health.health_answers[(TENANT_ID, CONVERSATION_ID)]) == sorted(
         a.question for a in make_health_answers()
     )
     assert list(checkpoints.threads) == [CONVERSATION_ID]
@@ -50,11 +52,11 @@ def test_a_replay_after_the_checkpoint_is_gone_is_a_no_op() -> None:
     health = InMemoryCallStore()
     job = make_health_check_job()
     record_health_check.run(job, checkpoints=checkpoints, health=health)
-    saved = dict(health.health_answers[CONVERSATION_ID])
+    saved = dict(health.health_answers[(TENANT_ID, CONVERSATION_ID)])
 
     assert record_health_check.run(job, checkpoints=checkpoints, health=health) == []
 
-    assert health.health_answers[CONVERSATION_ID] == saved
+    assert health.health_answers[(TENANT_ID, CONVERSATION_ID)] == saved
     assert checkpoints.deleted == [CONVERSATION_ID]
 
 
@@ -125,13 +127,13 @@ def test_a_failed_delete_keeps_the_saved_answers_and_the_retry_completes() -> No
 
     with pytest.raises(TransientError):
         record_health_check.run(job, checkpoints=checkpoints, health=health)
-    assert health.has_health_answers(CONVERSATION_ID)
+    assert health.has_health_answers(TENANT_ID, CONVERSATION_ID)
     assert CONVERSATION_ID in checkpoints.threads
 
     record_health_check.run(job, checkpoints=checkpoints, health=health)
 
     assert checkpoints.threads == {}
-    assert len(health.health_answers[CONVERSATION_ID]) == len(make_health_answers())
+    assert len(health.health_answers[(TENANT_ID, CONVERSATION_ID)]) == len(make_health_answers())
     assert journal.entries == [
         f"save {CONVERSATION_ID}",
         f"delete {CONVERSATION_ID}",
@@ -151,4 +153,4 @@ def test_a_failed_save_leaves_the_checkpoint_in_place() -> None:
 
     assert checkpoints.threads[CONVERSATION_ID] == make_health_answers()
     assert journal.entries == [f"save {CONVERSATION_ID}"]
-    assert not health.has_health_answers(CONVERSATION_ID)
+    assert not health.has_health_answers(TENANT_ID, CONVERSATION_ID)

@@ -25,7 +25,7 @@ def test_a_callback_is_booked_as_scheduled_at_its_due_time() -> None:
     assert schedule_callback.run(command, callbacks=callbacks) == []
 
     assert callbacks.callbacks == {
-        CONVERSATION_ID: ScheduledCallback(
+        (TENANT_ID, CONVERSATION_ID): ScheduledCallback(
             tenant_id=TENANT_ID,
             conversation_id=CONVERSATION_ID,
             due_at=command.callback.due_at,

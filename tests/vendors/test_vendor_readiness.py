@@ -18,7 +18,7 @@ from infra.store.engine import create_engine
 from infra.vendors.elevenlabs import ElevenLabsConversations
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
 from infra.vendors.qdrant_index import QdrantVectorIndex
-from infra.vendors.wiring import build_adapters
+from infra.vendors.wiring import Adapters, Probe
 from tests.standins.elevenlabs_server import ElevenLabsStandIn, conversation_body
 from tests.standins.fixtures import PINECONE_STANDIN_DIMENSION
 from tests.standins.openai_server import OpenAIStandIn
@@ -224,7 +224,7 @@ def test_a_qdrant_ping_to_a_closed_port_is_transient() -> None:
         index.close()
 
 
-# --- VendorAdapters.probes --------------------------------------------------------------
+# --- Adapters.probes --------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -248,15 +248,29 @@ def _settings(tmp_path: Path, **sections: Any) -> Settings:
     return load_settings(data_dir=tmp_path, **(unset | sections))
 
 
+def _build_all(adapters: Adapters) -> None:
+    # What the worker does: ask for every step's adapter.
+    adapters.analyzer()
+    adapters.embedder()
+    adapters.vectors()
+    adapters.transcripts()
+    adapters.checkpoints()
+
+
+def _named(probes: list[Probe]) -> list[tuple[str, str]]:
+    return [(probe.name, probe.label) for probe in probes]
+
+
 def test_a_local_configuration_probes_only_the_checkpoint_redis(
     tmp_path: Path, engine: sa.Engine, redis_url: str
 ) -> None:
-    adapters = build_adapters(_settings(tmp_path), engine=engine, redis_url=redis_url)
+    adapters = Adapters(_settings(tmp_path), engine=engine, redis_url=redis_url)
     try:
+        _build_all(adapters)
         probes = adapters.probes()
 
-        assert [(name, label) for name, label, _ in probes] == [("checkpoints", "redis")]
-        probes[0][2]()
+        assert _named(probes) == [("checkpoints", "redis")]
+        probes[0].ping()
     finally:
         adapters.close()
 
@@ -290,22 +304,56 @@ def test_configured_vendors_are_probed_under_their_labels_and_answer(
             "timeout_s": 1.0,
         },
     )
-    adapters = build_adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
     try:
+        _build_all(adapters)
         probes = adapters.probes()
 
-        assert [(name, label) for name, label, _ in probes] == [
+        assert _named(probes) == [
             ("analyzer", "openai:gpt-4o-mini"),
             ("embedder", "openai:text-embedding-3-small"),
             ("vectors", "pinecone:calls"),
             ("transcripts", "elevenlabs"),
             ("checkpoints", "redis"),
         ]
-        for _, _, ping in probes:
-            ping()
-        assert len(openai_standin.requests) == 2
+        for probe in probes:
+            probe.ping()
+        assert [(r.method, r.path) for r in openai_standin.requests] == [
+            ("GET", "/v1/models/gpt-4o-mini"),
+            ("GET", "/v1/models/text-embedding-3-small"),
+        ]
         assert len(elevenlabs_standin.requests) == 1
         assert pinecone_standin.requests
+    finally:
+        adapters.close()
+
+
+def test_only_the_adapters_asked_for_are_probed(
+    tmp_path: Path,
+    engine: sa.Engine,
+    redis_url: str,
+    openai_standin: OpenAIStandIn,
+    pinecone_standin: PineconeStandIn,
+) -> None:
+    configured = _settings(
+        tmp_path,
+        openai={"api_key": openai_standin.api_key, "base_url": openai_standin.base_url},
+        pinecone={
+            "api_key": pinecone_standin.api_key,
+            "index_name": "calls",
+            "index_host": pinecone_standin.url,
+            "timeout_s": 1.0,
+        },
+    )
+    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+    try:
+        adapters.vectors()
+        probes = adapters.probes()
+
+        assert _named(probes) == [("vectors", "pinecone:calls")]
+        probes[0].ping()
+        assert pinecone_standin.requests
+        assert openai_standin.requests == []
     finally:
         adapters.close()
 
@@ -317,9 +365,10 @@ def test_a_probe_of_a_failing_vendor_raises(
         tmp_path,
         elevenlabs={"api_key": "xi-wrong", "base_url": elevenlabs_standin.url, "timeout_s": 1.0},
     )
-    adapters = build_adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
     try:
-        probes = {name: ping for name, _, ping in adapters.probes()}
+        _build_all(adapters)
+        probes = {probe.name: probe.ping for probe in adapters.probes()}
 
         assert set(probes) == {"transcripts", "checkpoints"}
         with pytest.raises(PermanentError, match="401"):
@@ -328,17 +377,34 @@ def test_a_probe_of_a_failing_vendor_raises(
         adapters.close()
 
 
+def test_a_probe_of_an_unreachable_checkpoint_redis_is_transient(
+    tmp_path: Path, engine: sa.Engine
+) -> None:
+    configured = _settings(tmp_path, broker={"socket_timeout_s": 0.5})
+    adapters = Adapters(
+        configured, engine=engine, redis_url=f"redis://127.0.0.1:{_closed_port()}/0"
+    )
+    try:
+        adapters.checkpoints()
+        [probe] = adapters.probes()
+
+        with pytest.raises(TransientError):
+            probe.ping()
+    finally:
+        adapters.close()
+
+
 def test_qdrant_is_probed_when_it_holds_the_vectors(
     tmp_path: Path, engine: sa.Engine, redis_url: str
 ) -> None:
     configured = _settings(tmp_path, qdrant={"url": ":memory:"})
-    adapters = build_adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
     try:
-        probes = {name: (label, ping) for name, label, ping in adapters.probes()}
+        _build_all(adapters)
+        probes = {probe.name: probe for probe in adapters.probes()}
 
         assert set(probes) == {"vectors", "checkpoints"}
-        label, ping = probes["vectors"]
-        assert label == "qdrant:switchboard-calls"
-        ping()
+        assert probes["vectors"].label == "qdrant:switchboard-calls"
+        probes["vectors"].ping()
     finally:
         adapters.close()

@@ -1,0 +1,1 @@
+"""One module per workflow: its ports and its pipeline."""

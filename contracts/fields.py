@@ -1,0 +1,104 @@
+"""Field types every contract uses: what a message may carry is what the store can hold.
+
+A contract that validates can always be persisted, on SQLite and on PostgreSQL, so a
+bad value is refused where it enters (a 422 at intake, a ``ValidationError`` for a
+producer) instead of dying at the last step after the vendor calls were paid for:
+
+- ``Identifier``: 1 to 128 letters, digits and ``._:-``, but not ``.`` or ``..`` — ids
+  are served back in URLs (``/api/calls/{conversation_id}``), used as keys and as file
+  names;
+- ``Text``: no NUL (PostgreSQL refuses it) and no lone surrogates (no UTF-8 encoding
+  exists for them; SQLite and every JSON encoder refuse them);
+- ``Count`` and ``Seconds``: non-negative and within PostgreSQL's ``INTEGER``;
+- ``FiniteFloat``: no NaN or infinity (JSON has neither);
+- ``AwareDatetime``: carries an offset and lies between 1970 and 2200, so converting
+  it to UTC can never overflow;
+- ``TimeZoneName``: an IANA zone this Python knows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+MAX_IDENTIFIER_LENGTH = 128
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
+DOT_SEGMENTS = (".", "..")
+"""Ids that match the pattern but would be path segments in a URL or a file name."""
+MAX_INT32 = 2**31 - 1
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def storable_text(value: str) -> str:
+    """Return ``value`` if every database and JSON encoder can hold it.
+
+    Raises:
+        ValueError: It contains NUL or a lone surrogate.
+    """
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("must not contain lone surrogates (e.g. \\ud800)") from error
+    return value
+
+
+def _not_a_dot_segment(value: str) -> str:
+    if value in DOT_SEGMENTS:
+        raise ValueError("must not be '.' or '..'")
+    return value
+
+
+def _aware_and_in_range(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must carry a timezone offset (e.g. 2026-01-01T10:00:00Z)")
+    out_of_range = ValueError("datetime must lie between 1970-01-01 and 2200-01-01 (UTC)")
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError as error:  # e.g. 9999-12-31T23:00-05:00 is in the year 10000
+        raise out_of_range from error
+    if not EARLIEST <= in_utc < LATEST:
+        raise out_of_range
+    return value
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name, e.g. Europe/London)"
+        ) from error
+    return name
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=IDENTIFIER_PATTERN),
+    AfterValidator(_not_a_dot_segment),
+    Field(json_schema_extra={"not": {"enum": list(DOT_SEGMENTS)}}),
+]
+"""An id: 1 to 128 characters of letters, digits and ``._:-``, other than ``.`` and ``..``."""
+
+Text = Annotated[str, AfterValidator(storable_text)]
+"""Free text without NUL or lone surrogates."""
+
+Count = Annotated[int, Field(ge=0, le=MAX_INT32)]
+"""A non-negative integer that fits PostgreSQL's ``INTEGER``."""
+
+Seconds = Annotated[int, Field(ge=0, le=MAX_INT32)]
+"""A non-negative whole number of seconds (e.g. a call's length)."""
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""A float that is neither NaN nor infinite."""
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware_and_in_range)]
+"""A datetime with a UTC offset, between 1970 and 2200; naive datetimes are rejected."""
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name, e.g. ``Europe/London``."""

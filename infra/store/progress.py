@@ -1,0 +1,255 @@
+"""Job progress, recorded per message, in the SQL store.
+
+Every message of a job has a row in ``job_messages`` keyed by its idempotency key. The
+actor shell reports a message started, succeeded (with the messages it published, the
+children, recorded ``queued`` in the same transaction) or failed (retrying, or dead).
+Each report updates the job's counters and derives its status from them:
+
+- ``failed`` while any message is dead-lettered (naming the step and the dead letter);
+- ``completed`` when every message it has is completed;
+- ``queued`` until a first message starts, ``processing`` after.
+
+So a fan-out (one tick → N users) completes only when the last child does, and the
+first child to finish changes nothing but the counts.
+
+Concurrency: each report first updates the job's row, which takes its row lock on
+PostgreSQL and the write lock on SQLite; reports on one job are therefore serialised,
+and each one reads counters no other report is changing. A completed message stays
+completed when it is delivered again (a redelivery is a no-op for the idempotent step);
+a failed one becomes processing when it runs again (a replayed dead letter).
+
+Progress of a job that is not in the ledger (a message another service published
+without an inbox row) is not recorded: bookkeeping never fails the step itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from infra.store.engine import transaction
+from infra.store.jobs import utc_now
+from infra.store.records import JobStatus, MessageRef, MessageStatus
+from infra.store.tables import JOB_MESSAGES, JOBS
+
+
+@dataclass
+class _Counts:
+    total: int
+    completed: int
+    failed: int
+
+    def move(self, old: str | None, new: str) -> None:
+        if old is None:
+            self.total += 1
+        for status, delta in ((old, -1), (new, 1)):
+            if status == "completed":
+                self.completed += delta
+            elif status == "failed":
+                self.failed += delta
+
+
+def derive_status(current: str, counts: _Counts, *, started: bool) -> JobStatus:
+    """A job's status from its message counts (see the module docstring)."""
+    if counts.failed:
+        return "failed"
+    if counts.total and counts.completed == counts.total:
+        return "completed"
+    if current == "queued" and not started:
+        return "queued"
+    return "processing"
+
+
+@dataclass(frozen=True)
+class _Failure:
+    step: str
+    error: str
+    dead_letter_id: str | None
+
+
+class SqlJobProgress:
+    """``JobProgress`` on the SQL store.
+
+    Args:
+        engine: The store's engine.
+        clock: Returns the current aware time.
+    """
+
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def message_started(self, job_id: str, message: MessageRef) -> None:
+        """Count an attempt; the message becomes processing (unless it completed)."""
+        self._report(job_id, message, "processing", started=True, attempt=True)
+
+    def message_succeeded(
+        self, job_id: str, message: MessageRef, *, children: Sequence[MessageRef] = ()
+    ) -> None:
+        """Complete the message and record the messages it published as queued."""
+        self._report(job_id, message, "completed", children=children)
+
+    def message_failed(
+        self, job_id: str, message: MessageRef, *, error: str, dead_letter_id: str | None
+    ) -> None:
+        """Record an error: retrying, or (with a dead letter) failed, failing the job."""
+        dead = dead_letter_id is not None
+        failure = _Failure(message.step, error, dead_letter_id) if dead else None
+        self._report(
+            job_id, message, "failed" if dead else "retrying", error=error, failure=failure
+        )
+
+    def _report(
+        self,
+        job_id: str,
+        message: MessageRef,
+        status: MessageStatus,
+        *,
+        started: bool = False,
+        attempt: bool = False,
+        error: str | None = None,
+        failure: _Failure | None = None,
+        children: Sequence[MessageRef] = (),
+    ) -> None:
+        now = self._clock()
+        with transaction(self._engine) as conn:
+            # First a write to the job's row: it serialises every report on this job.
+            touched = conn.execute(
+                sa.update(JOBS).where(JOBS.c.id == job_id).values(updated_at=now)
+            ).rowcount
+            if not touched:
+                return
+            job = conn.execute(
+                sa.select(
+                    JOBS.c.status,
+                    JOBS.c.messages_total,
+                    JOBS.c.messages_completed,
+                    JOBS.c.messages_failed,
+                ).where(JOBS.c.id == job_id)
+            ).one()
+            counts = _Counts(job.messages_total, job.messages_completed, job.messages_failed)
+            _write_message(
+                conn,
+                job_id,
+                message,
+                now,
+                counts,
+                status=status,
+                attempt=attempt,
+                error=error,
+                dead_letter_id=failure.dead_letter_id if failure else None,
+            )
+            for child in children:
+                _record_child(conn, job_id, child, parent=message.key, now=now, counts=counts)
+            _write_job(conn, job_id, job.status, counts, now, started=started, failure=failure)
+
+
+def _write_message(
+    conn: sa.Connection,
+    job_id: str,
+    message: MessageRef,
+    now: datetime,
+    counts: _Counts,
+    *,
+    status: MessageStatus,
+    attempt: bool,
+    error: str | None,
+    dead_letter_id: str | None,
+) -> None:
+    where = (JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key == message.key)
+    row = conn.execute(
+        sa.select(JOB_MESSAGES.c.status, JOB_MESSAGES.c.started_at).where(*where)
+    ).first()
+    if row is None:
+        conn.execute(
+            sa.insert(JOB_MESSAGES).values(
+                job_id=job_id,
+                key=message.key,
+                name=message.step,
+                position=message.position,
+                status=status,
+                # A message reported before it was started (the shell restarted between
+                # the two) still ran once.
+                attempts=1,
+                error=error,
+                dead_letter_id=dead_letter_id,
+                started_at=now,
+                updated_at=now,
+            )
+        )
+        counts.move(None, status)
+        return
+    new = "completed" if row.status == "completed" and status == "processing" else status
+    values: dict[str, object] = {
+        "status": new,
+        "error": error if new != "completed" else None,
+        "dead_letter_id": dead_letter_id,
+        "updated_at": now,
+        "started_at": row.started_at or now,
+    }
+    if attempt:
+        values["attempts"] = JOB_MESSAGES.c.attempts + 1
+    conn.execute(sa.update(JOB_MESSAGES).where(*where).values(**values))
+    counts.move(row.status, new)
+
+
+def _record_child(
+    conn: sa.Connection,
+    job_id: str,
+    child: MessageRef,
+    *,
+    parent: str,
+    now: datetime,
+    counts: _Counts,
+) -> None:
+    where = (JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key == child.key)
+    exists = conn.execute(sa.select(JOB_MESSAGES.c.parent_key).where(*where)).first()
+    if exists is None:
+        conn.execute(
+            sa.insert(JOB_MESSAGES).values(
+                job_id=job_id,
+                key=child.key,
+                name=child.step,
+                position=child.position,
+                parent_key=parent,
+                status="queued",
+                attempts=0,
+                updated_at=now,
+            )
+        )
+        counts.move(None, "queued")
+    elif exists.parent_key is None and child.key != parent:
+        # The child started (and recorded itself) before its parent reported.
+        conn.execute(sa.update(JOB_MESSAGES).where(*where).values(parent_key=parent))
+
+
+def _write_job(
+    conn: sa.Connection,
+    job_id: str,
+    current: str,
+    counts: _Counts,
+    now: datetime,
+    *,
+    started: bool,
+    failure: _Failure | None,
+) -> None:
+    status = derive_status(current, counts, started=started)
+    values: dict[str, object] = {
+        "status": status,
+        "messages_total": counts.total,
+        "messages_completed": counts.completed,
+        "messages_failed": counts.failed,
+        "updated_at": now,
+    }
+    if failure is not None:
+        values |= {
+            "error": failure.error,
+            "error_step": failure.step,
+            "dead_letter_id": failure.dead_letter_id,
+        }
+    elif status != "failed":
+        values |= {"error": None, "error_step": None, "dead_letter_id": None}
+    conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(**values))
