@@ -1,4 +1,8 @@
-"""Values exchanged with ports (not messages): vectors, matches, conversation snapshots."""
+"""Values exchanged with ports (not messages): vectors, matches, conversation snapshots.
+
+Like contracts, they never echo their input in a validation error: it may hold a
+transcript.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from contracts.fields import AwareDatetime
 class VectorRecord(BaseModel):
     """A vector to upsert, under a deterministic id."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     id: str = Field(description="Deterministic id, e.g. `<conversation_id>#summary`.")
     values: list[float] = Field(description="The embedding.")
@@ -23,7 +27,7 @@ class VectorRecord(BaseModel):
 class VectorMatch(BaseModel):
     """A query result."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     id: str = Field(description="The vector id.")
     score: float = Field(description="Similarity; higher is closer (cosine).")
@@ -33,7 +37,7 @@ class VectorMatch(BaseModel):
 class ConversationSnapshot(BaseModel):
     """A conversation as the voice platform reports it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     conversation_id: str = Field(description="The conversation id.")
     status: str = Field(description="Platform status; `done` when the transcript is final.")
@@ -49,7 +53,7 @@ class ConversationSnapshot(BaseModel):
 class CallLogEntry(BaseModel):
     """The persisted outcome of a general call (one row per conversation)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     tenant_id: str = Field(description="The tenant.")
     conversation_id: str = Field(description="The conversation id (primary key).")

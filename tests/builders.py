@@ -16,12 +16,14 @@ from contracts import (
     CallbackRequest,
     CallIndexed,
     CallTranscribed,
+    Contract,
     HealthAnswer,
     HealthCheckJobData,
     PostCallJobData,
     TranscriptTurn,
 )
 from contracts.values import summary_vector_id, transcript_vector_id
+from infra.store.records import InboxEntry
 
 JOB_ID = "job-0001"
 TENANT_ID = "tenant-acme"
@@ -125,3 +127,20 @@ def make_health_check_job(**overrides: Any) -> HealthCheckJobData:
     fields = _call_fields({"agent_id": "agent_health"}) | overrides
     fields.setdefault("thread_id", fields["conversation_id"])
     return HealthCheckJobData.model_validate(fields)
+
+
+def make_inbox_entry(contract: Contract, **overrides: Any) -> InboxEntry:
+    """The inbox entry of a job starting with ``contract``, as the webhook records it.
+
+    Defaults: source ``elevenlabs``, the contract's tenant, its correlation id as the
+    external id, and the kind of pipeline its type starts.
+    """
+    kinds = {PostCallJobData: "post_call", HealthCheckJobData: "health_check"}
+    fields: dict[str, Any] = {
+        "source": "elevenlabs",
+        "external_id": contract.correlation_id,
+        "tenant_id": contract.tenant_id,
+        "kind": kinds.get(type(contract), "test"),
+        "contract": contract,
+    }
+    return InboxEntry(**(fields | overrides))

@@ -9,19 +9,36 @@ one of their own.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy as sa
+
+from infra.store.engine import create_engine
+from infra.store.migrate import upgrade
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI") == "true"
 
 pytest_plugins = ["tests.standins.fixtures"]
 """Local stand-ins of OpenAI, Pinecone and ElevenLabs, for every test."""
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Undo a test's ``configure_logging``: its handler may write to a stream that the
+    test's output capture closes, and every later test would log into it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -56,6 +73,18 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on a migrated SQLite file in the test's own directory."""
+    url = f"sqlite:///{tmp_path / 'switchboard.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin URL of the local PostgreSQL, or skip (fail under CI) without one."""
@@ -70,8 +99,6 @@ def postgres_server() -> str:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import sqlalchemy as sa
-
     name = f"sb_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

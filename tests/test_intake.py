@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,9 +11,7 @@ from contracts.errors import PermanentError, TransientError
 from infra.bus.dispatch import InlineDispatcher
 from infra.bus.publishing import Envelope, InMemoryPublisher
 from infra.intake import Admission, IdempotencyKeyReused, Intake, Submission
-from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
-from infra.store.migrate import upgrade
 from infra.store.records import Tenant
 from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
@@ -42,30 +38,19 @@ class FailingPublisher:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{tmp_path / 'intake.db'}"
-    upgrade(url)
-    created = create_engine(url)
-    try:
-        yield created
-    finally:
-        created.dispose()
+def ledger(sqlite_engine: sa.Engine) -> SqlJobLedger:
+    return SqlJobLedger(sqlite_engine)
 
 
 @pytest.fixture
-def ledger(engine: sa.Engine) -> SqlJobLedger:
-    return SqlJobLedger(engine)
-
-
-@pytest.fixture
-def acme(engine: sa.Engine) -> Tenant:
-    tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
+def acme(sqlite_engine: sa.Engine) -> Tenant:
+    tenant, _ = SqlTenantDirectory(sqlite_engine).add_tenant("acme")
     return tenant
 
 
 @pytest.fixture
-def globex(engine: sa.Engine) -> Tenant:
-    tenant, _ = SqlTenantDirectory(engine).add_tenant("globex")
+def globex(sqlite_engine: sa.Engine) -> Tenant:
+    tenant, _ = SqlTenantDirectory(sqlite_engine).add_tenant("globex")
     return tenant
 
 
@@ -90,13 +75,13 @@ def submission(
     )
 
 
-def job_count(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
+def job_count(sqlite_engine: sa.Engine) -> int:
+    with sqlite_engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(JOBS)).scalar_one())
 
 
 def test_a_new_request_is_accepted_and_dispatched_once(
-    ledger: SqlJobLedger, acme: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     request = submission(acme, "job-1")
@@ -105,7 +90,7 @@ def test_a_new_request_is_accepted_and_dispatched_once(
 
     assert admission == Admission("job-1", "accepted")
     assert dispatcher.dispatched == [("job-1", Envelope.of(request.contract))]
-    assert job_count(engine) == 1
+    assert job_count(sqlite_engine) == 1
 
 
 def test_an_accepted_job_is_published_and_no_longer_pending(
@@ -133,7 +118,7 @@ def test_a_job_the_broker_did_not_take_is_accepted_and_left_pending_for_the_rela
 
 
 def test_a_natural_id_delivered_twice_is_a_duplicate_of_the_first_job_and_not_dispatched(
-    ledger: SqlJobLedger, acme: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     intake = Intake(ledger, dispatcher)
@@ -143,11 +128,11 @@ def test_a_natural_id_delivered_twice_is_a_duplicate_of_the_first_job_and_not_di
 
     assert again == Admission("job-1", "duplicate")
     assert [job_id for job_id, _ in dispatcher.dispatched] == ["job-1"]
-    assert job_count(engine) == 1
+    assert job_count(sqlite_engine) == 1
 
 
 def test_the_same_idempotency_key_and_body_replays_the_first_job(
-    ledger: SqlJobLedger, acme: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     intake = Intake(ledger, dispatcher)
@@ -158,11 +143,11 @@ def test_the_same_idempotency_key_and_body_replays_the_first_job(
     assert first == Admission("job-1", "accepted")
     assert replay == Admission("job-1", "replayed")
     assert [job_id for job_id, _ in dispatcher.dispatched] == ["job-1"]
-    assert job_count(engine) == 1
+    assert job_count(sqlite_engine) == 1
 
 
 def test_the_same_idempotency_key_with_another_body_is_refused(
-    ledger: SqlJobLedger, acme: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     intake = Intake(ledger, dispatcher)
@@ -172,11 +157,11 @@ def test_the_same_idempotency_key_with_another_body_is_refused(
         intake.submit(submission(acme, "job-2", idempotency_key="key-1", body=b"{}"))
 
     assert [job_id for job_id, _ in dispatcher.dispatched] == ["job-1"]
-    assert job_count(engine) == 1
+    assert job_count(sqlite_engine) == 1
 
 
 def test_the_same_idempotency_key_for_two_tenants_is_two_jobs(
-    ledger: SqlJobLedger, acme: Tenant, globex: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, globex: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     intake = Intake(ledger, dispatcher)
@@ -190,11 +175,11 @@ def test_the_same_idempotency_key_for_two_tenants_is_two_jobs(
         ("job-1", acme.id),
         ("job-2", globex.id),
     ]
-    assert job_count(engine) == 2
+    assert job_count(sqlite_engine) == 2
 
 
 def test_an_unknown_tenant_is_refused_and_nothing_is_dispatched(
-    ledger: SqlJobLedger, acme: Tenant, engine: sa.Engine
+    ledger: SqlJobLedger, acme: Tenant, sqlite_engine: sa.Engine
 ) -> None:
     dispatcher = RecordingDispatcher()
     ghost = replace(acme, id="tenant-that-does-not-exist")
@@ -203,4 +188,4 @@ def test_an_unknown_tenant_is_refused_and_nothing_is_dispatched(
         Intake(ledger, dispatcher).submit(submission(ghost, "job-1"))
 
     assert dispatcher.dispatched == []
-    assert job_count(engine) == 0
+    assert job_count(sqlite_engine) == 0

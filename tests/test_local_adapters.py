@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from infra.local_adapters import (
     check_local,
 )
 from infra.settings import LOCAL_ADAPTER_NAMES, Settings
-from infra.store.engine import create_engine
 from infra.store.vectors import SqlVectorIndex
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder
 from infra.vendors.wiring import Adapters
@@ -162,15 +160,6 @@ def test_production_accepts_a_configured_or_allowed_broker_and_database(tmp_path
 # --- Adapters in production --------------------------------------------------------------
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    created = create_engine(f"sqlite:///{tmp_path / 'local.db'}")
-    try:
-        yield created
-    finally:
-        created.dispose()
-
-
 def _production_with_openai(
     tmp_path: Path, openai_standin: OpenAIStandIn, **fields: Any
 ) -> Settings:
@@ -188,11 +177,11 @@ def _production_with_openai(
 
 
 def test_production_with_openai_but_no_vector_database_refuses_the_vectors(
-    tmp_path: Path, engine: sa.Engine, openai_standin: OpenAIStandIn
+    tmp_path: Path, sqlite_engine: sa.Engine, openai_standin: OpenAIStandIn
 ) -> None:
     adapters = Adapters(
         _production_with_openai(tmp_path, openai_standin),
-        engine=engine,
+        engine=sqlite_engine,
         redis_url=UNREACHABLE_REDIS,
     )
     try:
@@ -217,11 +206,11 @@ def test_production_with_openai_but_no_vector_database_refuses_the_vectors(
 
 
 def test_production_runs_the_local_vectors_when_allowed_and_says_so(
-    tmp_path: Path, engine: sa.Engine, openai_standin: OpenAIStandIn
+    tmp_path: Path, sqlite_engine: sa.Engine, openai_standin: OpenAIStandIn
 ) -> None:
     adapters = Adapters(
         _production_with_openai(tmp_path, openai_standin, allow_local="vectors"),
-        engine=engine,
+        engine=sqlite_engine,
         redis_url=UNREACHABLE_REDIS,
     )
     try:
@@ -235,11 +224,11 @@ def test_production_runs_the_local_vectors_when_allowed_and_says_so(
 
 
 def test_production_without_openai_refuses_the_local_analyzer_and_embedder(
-    tmp_path: Path, engine: sa.Engine
+    tmp_path: Path, sqlite_engine: sa.Engine
 ) -> None:
     adapters = Adapters(
         _settings(tmp_path, environment="production", qdrant={"url": ":memory:"}),
-        engine=engine,
+        engine=sqlite_engine,
         redis_url=UNREACHABLE_REDIS,
     )
     try:

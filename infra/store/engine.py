@@ -17,8 +17,10 @@ through every retry.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,11 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5
 _PG_ALIASES = {"postgres", "postgresql"}
 PRESERVE_ROWCOUNT = {"preserve_rowcount": True}
+
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = weakref.WeakKeyDictionary()
+"""One transaction at a time per SQLite engine: SQLite has one writer anyway, and a
+thread waiting on this lock wakes when it is free, where one waiting in SQLite's busy
+handler sleeps in steps of up to 100 ms (the tail of a burst of webhooks)."""
 """Execution options that keep an INSERT's rowcount (SQLAlchemy 2.x drops it otherwise)."""
 
 
@@ -63,6 +70,7 @@ def _sqlite_engine(url: sa.URL, *, echo: bool) -> sa.Engine:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
+    _SQLITE_LOCKS[engine] = threading.RLock()
     return engine
 
 
@@ -107,7 +115,7 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """
     where = redact(engine.url)
     try:
-        with engine.begin() as conn:
+        with _SQLITE_LOCKS.get(engine) or nullcontext(), engine.begin() as conn:
             yield conn
     except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
         raise TransientError(f"database {where} unavailable: {_first_line(exc)}") from exc

@@ -17,13 +17,51 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from infra.store.engine import PRESERVE_ROWCOUNT, dialect_insert, transaction
-from infra.store.records import AcceptedJob, InboxEntry, PendingJob, StalledJob
+from infra.store.records import (
+    AcceptedJob,
+    InboxEntry,
+    MessageRef,
+    MessageStatus,
+    PendingJob,
+    StalledJob,
+)
 from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
 
 
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def insert_message(
+    conn: sa.Connection,
+    job_id: str,
+    message: MessageRef,
+    now: datetime,
+    *,
+    status: MessageStatus,
+    attempts: int,
+    parent_key: str | None = None,
+    started_at: datetime | None = None,
+    error: str | None = None,
+    dead_letter_id: str | None = None,
+) -> None:
+    """Insert a job's message row (progress and intake both record messages)."""
+    conn.execute(
+        sa.insert(JOB_MESSAGES).values(
+            job_id=job_id,
+            key=message.key,
+            name=message.step,
+            position=message.position,
+            parent_key=parent_key,
+            status=status,
+            attempts=attempts,
+            error=error,
+            dead_letter_id=dead_letter_id,
+            started_at=started_at,
+            updated_at=now,
+        )
+    )
 
 
 class SqlJobLedger:
@@ -72,17 +110,8 @@ class SqlJobLedger:
                 execution_options=PRESERVE_ROWCOUNT,
             ).rowcount
             if inserted == 1:
-                conn.execute(
-                    sa.insert(JOB_MESSAGES).values(
-                        job_id=contract.job_id,
-                        key=contract.idempotency_key,
-                        name=contract.route.actor,
-                        position=0,
-                        status="queued",
-                        attempts=0,
-                        updated_at=now,
-                    )
-                )
+                first = MessageRef(contract.idempotency_key, contract.route.actor, position=0)
+                insert_message(conn, contract.job_id, first, now, status="queued", attempts=0)
             row = conn.execute(
                 sa.select(JOBS.c.id, JOBS.c.published_at, JOBS.c.request_hash).where(
                     JOBS.c.dedupe_key == entry.dedupe_key

@@ -31,7 +31,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from infra.store.engine import transaction
-from infra.store.jobs import utc_now
+from infra.store.jobs import insert_message, utc_now
 from infra.store.records import JobStatus, MessageRef, MessageStatus
 from infra.store.tables import JOB_MESSAGES, JOBS
 
@@ -164,21 +164,18 @@ def _write_message(
         sa.select(JOB_MESSAGES.c.status, JOB_MESSAGES.c.started_at).where(*where)
     ).first()
     if row is None:
-        conn.execute(
-            sa.insert(JOB_MESSAGES).values(
-                job_id=job_id,
-                key=message.key,
-                name=message.step,
-                position=message.position,
-                status=status,
-                # A message reported before it was started (the shell restarted between
-                # the two) still ran once.
-                attempts=1,
-                error=error,
-                dead_letter_id=dead_letter_id,
-                started_at=now,
-                updated_at=now,
-            )
+        # A message reported before it was started (the shell restarted between the
+        # two) still ran once.
+        insert_message(
+            conn,
+            job_id,
+            message,
+            now,
+            status=status,
+            attempts=1,
+            started_at=now,
+            error=error,
+            dead_letter_id=dead_letter_id,
         )
         counts.move(None, status)
         return
@@ -208,18 +205,7 @@ def _record_child(
     where = (JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key == child.key)
     exists = conn.execute(sa.select(JOB_MESSAGES.c.parent_key).where(*where)).first()
     if exists is None:
-        conn.execute(
-            sa.insert(JOB_MESSAGES).values(
-                job_id=job_id,
-                key=child.key,
-                name=child.step,
-                position=child.position,
-                parent_key=parent,
-                status="queued",
-                attempts=0,
-                updated_at=now,
-            )
-        )
+        insert_message(conn, job_id, child, now, status="queued", attempts=0, parent_key=parent)
         counts.move(None, "queued")
     elif exists.parent_key is None and child.key != parent:
         # The child started (and recorded itself) before its parent reported.

@@ -79,7 +79,8 @@ SYSTEM_PROMPT = (
 
 
 class _Reply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The reply summarises a call: a validation error must not echo it into logs.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     summary: str
     topics: list[str]

@@ -21,6 +21,7 @@ from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
 from producers.payloads import is_identifier, is_storable
 from producers.ports import SimilarityIndex
+from producers.resources.jobs import steps_document
 
 MAX_K = 50
 DEFAULT_K = 5
@@ -86,10 +87,7 @@ def call_document(view: CallView) -> dict[str, Any]:
         "tenant_id": view.tenant_id,
         "kind": view.kind,
         "status": view.status,
-        "steps": [
-            {"name": s.name, "status": s.status, "attempts": s.attempts, "error": s.error}
-            for s in view.steps
-        ],
+        "steps": steps_document(view.steps),
         "summary": analysis.summary if analysis else None,
         "topics": list(analysis.topics) if analysis else [],
         "sentiment": analysis.sentiment if analysis else None,

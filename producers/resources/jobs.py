@@ -10,15 +10,30 @@ tenant's job is a 404, exactly like an unknown one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import falcon
 
 from infra.store.protocols import JobQueries
-from infra.store.records import JobView
+from infra.store.records import JobView, StepRecord
 from producers.auth import BearerAuth
 from producers.errors import ProblemError
 from producers.payloads import is_identifier
+
+
+def steps_document(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
+    """Steps as the job and call views show them, in pipeline order."""
+    return [
+        {
+            "name": s.name,
+            "status": s.status,
+            "attempts": s.attempts,
+            "error": s.error,
+            "messages": s.messages,
+        }
+        for s in steps
+    ]
 
 
 def job_document(view: JobView) -> dict[str, Any]:
@@ -33,16 +48,7 @@ def job_document(view: JobView) -> dict[str, Any]:
         "correlation_id": view.correlation_id,
         "created_at": view.created_at.isoformat(),
         "updated_at": view.updated_at.isoformat(),
-        "steps": [
-            {
-                "name": s.name,
-                "status": s.status,
-                "attempts": s.attempts,
-                "error": s.error,
-                "messages": s.messages,
-            }
-            for s in view.steps
-        ],
+        "steps": steps_document(view.steps),
         "children": {
             "total": view.children.total,
             "completed": view.children.completed,

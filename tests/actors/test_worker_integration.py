@@ -19,20 +19,22 @@ import pytest
 import redis
 import sqlalchemy as sa
 from dramatiq import Worker
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from actors.pipeline import BoundStep, Handler, Pipeline, Step
 from actors.pipelines import post_call
 from actors.worker import compose
-from contracts import Contract, Route
+from contracts import Contract, Route, TranscriptTurn
 from contracts.errors import PermanentError
 from contracts.values import ConversationSnapshot
 from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
+from infra.bus.log_filters import RedactMessages
 from infra.bus.publisher import BrokerPublisher
 from infra.bus.publishing import Envelope
 from infra.bus.queues import QueueDepth, queue_depths
 from infra.bus.throttle import Throttle
+from infra.logs import configure_logging
 from infra.settings import (
     ActorOverride,
     BrokerSettings,
@@ -41,18 +43,21 @@ from infra.settings import (
     StepSettings,
     WorkerSettings,
 )
+from infra.sockets import free_port
 from infra.store.engine import create_engine
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
 from infra.store.progress import SqlJobProgress
-from infra.store.records import ChildCounts, InboxEntry, JobView
+from infra.store.records import ChildCounts, JobView
 from infra.store.tenants import SqlTenantDirectory
+from infra.vendors.openai_llm import OpenAIAnalyzer, build_openai_client
 from tests.actors.test_registry import bound_steps
 from tests.builders import (
     STARTED_AT,
     make_analysis,
     make_callback,
+    make_inbox_entry,
     make_post_call_job,
     make_transcript,
 )
@@ -76,15 +81,7 @@ class Spine:
     tenant_id: str
 
     def accept(self, contract: Contract, kind: str) -> str:
-        SqlJobLedger(self.engine).accept(
-            InboxEntry(
-                source="test",
-                external_id=contract.correlation_id,
-                tenant_id=contract.tenant_id,
-                kind=kind,
-                contract=contract,
-            )
-        )
+        SqlJobLedger(self.engine).accept(make_inbox_entry(contract, kind=kind))
         return contract.job_id
 
     def view(self, job_id: str) -> JobView:
@@ -395,3 +392,52 @@ def test_a_message_waiting_for_its_vendor_is_deferred_without_spending_a_retry(
         None,
     )
     assert ports.called == ["ada"]
+
+
+SECRET_WORDS = "my card number is 4111 1111 1111 1111"
+
+
+def test_an_unreachable_vendor_costs_a_few_log_lines_and_never_logs_the_transcript(
+    tmp_path: Path, redis_url: str, spine: Spine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(log_format="console"), process="worker", filters=[RedactMessages()])
+    unreachable = OpenAISettings(
+        api_key=SecretStr("sk-test"),
+        base_url=f"http://127.0.0.1:{free_port()}/v1",
+        timeout_s=1,
+        max_retries=0,
+    )
+    analyzer = OpenAIAnalyzer(build_openai_client(unreachable), "gpt-4o-mini")
+    transcript = [TranscriptTurn(role="user", message=SECRET_WORDS)]
+    jobs = [
+        make_post_call_job(
+            tenant_id=spine.tenant_id,
+            job_id=f"job_{n}",
+            conversation_id=f"c_{n}",
+            transcript=transcript,
+        )
+        for n in range(4)
+    ]
+    for job in jobs:
+        spine.accept(job, "post_call")
+    settings = _settings(
+        tmp_path, steps=StepSettings(max_retries=3, min_backoff_ms=10, max_backoff_ms=20)
+    )
+
+    with _worker(settings, redis_url, _post_call_steps(analyzer=analyzer), spine) as broker:
+        for job in jobs:
+            BrokerPublisher(broker).publish(Envelope.of(job))
+        _wait_until(lambda: all(spine.view(j.job_id).status == "failed" for j in jobs), 60)
+
+    logged = capsys.readouterr().err
+    assert SECRET_WORDS not in logged
+    failures = [
+        line for line in logged.splitlines() if "analyze_call" in line and "warning" in line
+    ]
+    # 4 calls x 4 attempts failed; the repeat limiter lets 3 through and counts the rest.
+    assert 1 <= len(failures) <= 4, failures
+    assert len(logged.splitlines()) < 60, logged
+    failed = spine.view(jobs[0].job_id)
+    assert failed.failure is not None
+    assert failed.failure.step == "analyze_call"
+    assert str(failed.failure.error).startswith("TransientError: OpenAI unavailable")

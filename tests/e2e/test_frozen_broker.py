@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from benchmarks.frozen_broker import local_stack, measure
+from benchmarks.frozen_broker import measure
+from benchmarks.stack import local_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -122,12 +122,19 @@ def test_a_tenant_sees_its_call_with_steps_results_and_callback(
     assert body["kind"] == "general"
     assert body["status"] == "processing"
     assert body["steps"] == [
-        {"name": "fetch_transcript", "status": "completed", "attempts": 1, "error": None},
+        {
+            "name": "fetch_transcript",
+            "status": "completed",
+            "attempts": 1,
+            "error": None,
+            "messages": 1,
+        },
         {
             "name": "analyze_call",
             "status": "retrying",
             "attempts": 1,
             "error": "TransientError: 503",
+            "messages": 1,
         },
     ]
     assert (body["summary"], body["topics"], body["sentiment"]) == (

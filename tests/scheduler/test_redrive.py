@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,14 +8,11 @@ import sqlalchemy as sa
 
 from contracts.errors import TransientError
 from infra.bus.publishing import Envelope, InMemoryPublisher
-from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
-from infra.store.migrate import upgrade
-from infra.store.records import InboxEntry
 from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
 from scheduler.redrive import redrive_stalled
-from tests.builders import make_post_call_job
+from tests.builders import make_inbox_entry, make_post_call_job
 
 IDLE_S = 900.0
 
@@ -36,47 +31,28 @@ class DownPublisher(InMemoryPublisher):
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{tmp_path / 'redrive.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def ledger(engine: sa.Engine, clock: Clock) -> SqlJobLedger:
-    tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
-    ledger = SqlJobLedger(engine, clock=clock)
+def ledger(sqlite_engine: sa.Engine, clock: Clock) -> SqlJobLedger:
+    tenant, _ = SqlTenantDirectory(sqlite_engine).add_tenant("acme")
+    ledger = SqlJobLedger(sqlite_engine, clock=clock)
     for n in (1, 2):
         job = make_post_call_job(tenant_id=tenant.id, job_id=f"job_{n}", conversation_id=f"c_{n}")
-        ledger.accept(
-            InboxEntry(
-                source="elevenlabs",
-                external_id=f"c_{n}",
-                tenant_id=tenant.id,
-                kind="post_call",
-                contract=job,
-            )
-        )
+        ledger.accept(make_inbox_entry(job))
     ledger.mark_published("job_1")
     return ledger
 
 
-def _job(engine: sa.Engine, job_id: str) -> sa.Row[Any]:
-    with engine.connect() as conn:
+def _job(sqlite_engine: sa.Engine, job_id: str) -> sa.Row[Any]:
+    with sqlite_engine.connect() as conn:
         return conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id)).one()
 
 
 def test_a_stalled_job_gets_its_first_contract_republished_and_counted(
-    ledger: SqlJobLedger, clock: Clock, engine: sa.Engine
+    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
 ) -> None:
     publisher = InMemoryPublisher()
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=3) == 0
@@ -87,13 +63,13 @@ def test_a_stalled_job_gets_its_first_contract_republished_and_counted(
     # job_2 was never published: it is the relay's, not a stalled job.
     [envelope] = publisher.published
     assert (envelope.actor, envelope.options["job_id"]) == ("fetch_transcript", "job_1")
-    assert _job(engine, "job_1").redrives == 1
+    assert _job(sqlite_engine, "job_1").redrives == 1
     # The re-drive restarted the idle clock: nothing more until another idle period.
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=3) == 0
 
 
 def test_a_job_still_stalled_after_its_last_redrive_is_failed_with_the_reason(
-    ledger: SqlJobLedger, clock: Clock, engine: sa.Engine
+    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
 ) -> None:
     publisher = InMemoryPublisher()
     for _ in range(2):
@@ -103,34 +79,34 @@ def test_a_job_still_stalled_after_its_last_redrive_is_failed_with_the_reason(
 
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=2) == 0
 
-    job = _job(engine, "job_1")
+    job = _job(sqlite_engine, "job_1")
     assert (job.status, job.redrives) == ("failed", 2)
     assert job.error == "stalled: no progress for 900 s after 2 re-drive(s)"
     assert len(publisher.published) == 2
 
 
 def test_a_broker_still_down_leaves_the_job_to_the_next_tick(
-    ledger: SqlJobLedger, clock: Clock, engine: sa.Engine
+    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
 ) -> None:
     clock.now += timedelta(seconds=IDLE_S + 1)
 
     assert redrive_stalled(ledger, DownPublisher(), idle_s=IDLE_S, max_redrives=3) == 0
 
-    job = _job(engine, "job_1")
+    job = _job(sqlite_engine, "job_1")
     assert (job.status, job.redrives) == ("queued", 0)
     assert redrive_stalled(ledger, InMemoryPublisher(), idle_s=IDLE_S, max_redrives=3) == 1
 
 
 def test_a_stalled_job_whose_contract_no_longer_validates_is_failed(
-    ledger: SqlJobLedger, clock: Clock, engine: sa.Engine
+    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
 ) -> None:
-    with engine.begin() as conn:
+    with sqlite_engine.begin() as conn:
         conn.execute(sa.update(JOBS).where(JOBS.c.id == "job_1").values(payload={"x": 1}))
     clock.now += timedelta(seconds=IDLE_S + 1)
 
     assert redrive_stalled(ledger, InMemoryPublisher(), idle_s=IDLE_S, max_redrives=3) == 0
 
-    job = _job(engine, "job_1")
+    job = _job(sqlite_engine, "job_1")
     assert (job.status, job.error) == (
         "failed",
         "stalled, and its first contract no longer validates",

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,14 +8,11 @@ import sqlalchemy as sa
 from contracts import Contract, PostCallJobData
 from contracts.errors import TransientError
 from infra.bus.publishing import Envelope, InMemoryPublisher
-from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
-from infra.store.migrate import upgrade
-from infra.store.records import InboxEntry
 from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
 from scheduler.relay import relay_once
-from tests.builders import make_health_check_job, make_post_call_job
+from tests.builders import make_health_check_job, make_inbox_entry, make_post_call_job
 
 
 class Clock:
@@ -42,29 +37,18 @@ class FailingAfter(InMemoryPublisher):
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{tmp_path / 'relay.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def ledger(engine: sa.Engine, clock: Clock) -> SqlJobLedger:
-    return SqlJobLedger(engine, clock=clock)
+def ledger(sqlite_engine: sa.Engine, clock: Clock) -> SqlJobLedger:
+    return SqlJobLedger(sqlite_engine, clock=clock)
 
 
 @pytest.fixture
-def tenant_id(engine: sa.Engine) -> str:
-    tenant, _key = SqlTenantDirectory(engine).add_tenant("acme")
+def tenant_id(sqlite_engine: sa.Engine) -> str:
+    tenant, _key = SqlTenantDirectory(sqlite_engine).add_tenant("acme")
     return tenant.id
 
 
@@ -79,15 +63,7 @@ def _accept(
     job = contract or make_post_call_job(
         tenant_id=tenant_id, conversation_id=conversation_id, job_id=job_id
     )
-    ledger.accept(
-        InboxEntry(
-            source="elevenlabs",
-            external_id=conversation_id,
-            tenant_id=tenant_id,
-            kind="post_call" if isinstance(job, PostCallJobData) else "health_check",
-            contract=job,
-        )
-    )
+    ledger.accept(make_inbox_entry(job))
 
 
 def test_pending_jobs_are_published_in_order_and_marked(
@@ -172,10 +148,10 @@ def test_a_health_check_job_goes_to_its_own_route(
 
 
 def test_a_job_whose_payload_no_longer_validates_stays_pending_without_blocking_others(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str, engine: sa.Engine
+    ledger: SqlJobLedger, clock: Clock, tenant_id: str, sqlite_engine: sa.Engine
 ) -> None:
     _accept(ledger, tenant_id, "conv_bad", "job_bad")
-    with engine.begin() as conn:
+    with sqlite_engine.begin() as conn:
         conn.execute(
             sa.update(JOBS).where(JOBS.c.id == "job_bad").values(payload={"job_id": "job_bad"})
         )

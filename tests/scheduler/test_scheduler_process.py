@@ -15,9 +15,8 @@ from infra.sockets import free_port
 from infra.store.engine import create_engine
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
-from infra.store.records import InboxEntry
 from infra.store.tenants import SqlTenantDirectory
-from tests.builders import make_post_call_job
+from tests.builders import make_inbox_entry, make_post_call_job
 
 pytestmark = pytest.mark.redis
 
@@ -49,15 +48,7 @@ def test_the_scheduler_process_relays_a_pending_job_and_releases_its_lease_on_si
         tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
         ledger = SqlJobLedger(engine)
         job = make_post_call_job(tenant_id=tenant.id, job_id="job_1", conversation_id="conv_1")
-        ledger.accept(
-            InboxEntry(
-                source="elevenlabs",
-                external_id="conv_1",
-                tenant_id=tenant.id,
-                kind="post_call",
-                contract=job,
-            )
-        )
+        ledger.accept(make_inbox_entry(job))
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "scheduler"],

@@ -20,10 +20,10 @@ from infra.store.protocols import (
     JobQueries,
     TenantDirectory,
 )
-from infra.store.records import InboxEntry, MessageRef
+from infra.store.records import MessageRef
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.vectors import SqlVectorIndex
-from tests.builders import make_health_check_job
+from tests.builders import make_health_check_job, make_inbox_entry
 
 
 def test_the_sql_adapters_work_through_their_port_types(engine: sa.Engine) -> None:
@@ -40,15 +40,7 @@ def test_the_sql_adapters_work_through_their_port_types(engine: sa.Engine) -> No
 
     tenant, _ = directory.add_tenant("acme")
     contract = make_health_check_job(job_id="job-1", tenant_id=tenant.id, conversation_id="conv-1")
-    job = ledger.accept(
-        InboxEntry(
-            source="api",
-            external_id="e1",
-            tenant_id=tenant.id,
-            kind="health_check",
-            contract=contract,
-        )
-    )
+    job = ledger.accept(make_inbox_entry(contract, source="api", external_id="e1"))
     message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
     progress.message_started(job.job_id, message)
     health.save_health_answers(

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
-from infra.store.records import ChildCounts, InboxEntry, JobFailure, MessageRef, Tenant
+from infra.store.records import ChildCounts, JobFailure, MessageRef, Tenant
 from infra.store.tables import JOB_MESSAGES, JOBS
-from tests.builders import make_post_call_job
+from tests.builders import make_inbox_entry, make_post_call_job
 
 ROOT = MessageRef("tick:1", "emit_tick", 0)
 
@@ -26,15 +26,7 @@ def _child(n: int) -> MessageRef:
 @pytest.fixture
 def job(engine: sa.Engine, tenant: Tenant) -> str:
     contract = make_post_call_job(job_id="job-1", tenant_id=tenant.id, conversation_id="conv-1")
-    SqlJobLedger(engine).accept(
-        InboxEntry(
-            source="test",
-            external_id="conv-1",
-            tenant_id=tenant.id,
-            kind="post_call",
-            contract=contract,
-        )
-    )
+    SqlJobLedger(engine).accept(make_inbox_entry(contract, source="test"))
     return "job-1"
 
 

@@ -14,7 +14,6 @@ from qdrant_client import QdrantClient
 
 from contracts.errors import PermanentError, TransientError
 from infra.settings import OpenAISettings, Settings, load_settings
-from infra.store.engine import create_engine
 from infra.vendors.elevenlabs import ElevenLabsConversations
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
 from infra.vendors.qdrant_index import QdrantVectorIndex
@@ -227,15 +226,6 @@ def test_a_qdrant_ping_to_a_closed_port_is_transient() -> None:
 # --- Adapters.probes --------------------------------------------------------------------
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    created = create_engine(f"sqlite:///{tmp_path / 'readiness.db'}")
-    try:
-        yield created
-    finally:
-        created.dispose()
-
-
 def _settings(tmp_path: Path, **sections: Any) -> Settings:
     # Explicitly unset vendor keys so the environment cannot configure a vendor.
     unset: dict[str, Any] = {
@@ -262,9 +252,9 @@ def _named(probes: list[Probe]) -> list[tuple[str, str]]:
 
 
 def test_a_local_configuration_probes_only_the_checkpoint_redis(
-    tmp_path: Path, engine: sa.Engine, redis_url: str
+    tmp_path: Path, sqlite_engine: sa.Engine, redis_url: str
 ) -> None:
-    adapters = Adapters(_settings(tmp_path), engine=engine, redis_url=redis_url)
+    adapters = Adapters(_settings(tmp_path), engine=sqlite_engine, redis_url=redis_url)
     try:
         _build_all(adapters)
         probes = adapters.probes()
@@ -277,7 +267,7 @@ def test_a_local_configuration_probes_only_the_checkpoint_redis(
 
 def test_configured_vendors_are_probed_under_their_labels_and_answer(
     tmp_path: Path,
-    engine: sa.Engine,
+    sqlite_engine: sa.Engine,
     redis_url: str,
     openai_standin: OpenAIStandIn,
     pinecone_standin: PineconeStandIn,
@@ -304,7 +294,7 @@ def test_configured_vendors_are_probed_under_their_labels_and_answer(
             "timeout_s": 1.0,
         },
     )
-    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=sqlite_engine, redis_url=redis_url)
     try:
         _build_all(adapters)
         probes = adapters.probes()
@@ -330,7 +320,7 @@ def test_configured_vendors_are_probed_under_their_labels_and_answer(
 
 def test_only_the_adapters_asked_for_are_probed(
     tmp_path: Path,
-    engine: sa.Engine,
+    sqlite_engine: sa.Engine,
     redis_url: str,
     openai_standin: OpenAIStandIn,
     pinecone_standin: PineconeStandIn,
@@ -345,7 +335,7 @@ def test_only_the_adapters_asked_for_are_probed(
             "timeout_s": 1.0,
         },
     )
-    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=sqlite_engine, redis_url=redis_url)
     try:
         adapters.vectors()
         probes = adapters.probes()
@@ -359,13 +349,13 @@ def test_only_the_adapters_asked_for_are_probed(
 
 
 def test_a_probe_of_a_failing_vendor_raises(
-    tmp_path: Path, engine: sa.Engine, redis_url: str, elevenlabs_standin: ElevenLabsStandIn
+    tmp_path: Path, sqlite_engine: sa.Engine, redis_url: str, elevenlabs_standin: ElevenLabsStandIn
 ) -> None:
     configured = _settings(
         tmp_path,
         elevenlabs={"api_key": "xi-wrong", "base_url": elevenlabs_standin.url, "timeout_s": 1.0},
     )
-    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=sqlite_engine, redis_url=redis_url)
     try:
         _build_all(adapters)
         probes = {probe.name: probe.ping for probe in adapters.probes()}
@@ -378,11 +368,11 @@ def test_a_probe_of_a_failing_vendor_raises(
 
 
 def test_a_probe_of_an_unreachable_checkpoint_redis_is_transient(
-    tmp_path: Path, engine: sa.Engine
+    tmp_path: Path, sqlite_engine: sa.Engine
 ) -> None:
     configured = _settings(tmp_path, broker={"socket_timeout_s": 0.5})
     adapters = Adapters(
-        configured, engine=engine, redis_url=f"redis://127.0.0.1:{_closed_port()}/0"
+        configured, engine=sqlite_engine, redis_url=f"redis://127.0.0.1:{_closed_port()}/0"
     )
     try:
         adapters.checkpoints()
@@ -395,10 +385,10 @@ def test_a_probe_of_an_unreachable_checkpoint_redis_is_transient(
 
 
 def test_qdrant_is_probed_when_it_holds_the_vectors(
-    tmp_path: Path, engine: sa.Engine, redis_url: str
+    tmp_path: Path, sqlite_engine: sa.Engine, redis_url: str
 ) -> None:
     configured = _settings(tmp_path, qdrant={"url": ":memory:"})
-    adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+    adapters = Adapters(configured, engine=sqlite_engine, redis_url=redis_url)
     try:
         _build_all(adapters)
         probes = {probe.name: probe for probe in adapters.probes()}

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from contracts import HealthAnswer
 from infra.settings import Settings
-from infra.store.engine import create_engine
 from infra.store.vectors import SqlVectorIndex
 from infra.vendors.checkpoints import write_checkpoint
 from infra.vendors.elevenlabs import ElevenLabsConversations, LocalConversationArchive
@@ -26,7 +25,7 @@ from infra.vendors.wiring import Adapters, choose_vector_backend, embedding_dime
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 MakeAdapters = Callable[..., Adapters]
-"""Builds an ``Adapters`` on the test's engine, closed after the test."""
+"""Builds an ``Adapters`` on the test's sqlite_engine, closed after the test."""
 
 EVERY_VENDOR: dict[str, Any] = {
     "openai": {"api_key": "sk-x", "base_url": "http://127.0.0.1:9/v1", "embedding_dimensions": 64},
@@ -35,25 +34,16 @@ EVERY_VENDOR: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    created = create_engine(f"sqlite:///{tmp_path / 'wiring.db'}")
-    try:
-        yield created
-    finally:
-        created.dispose()
-
-
 def settings(tmp_path: Path, **sections: Any) -> Settings:
     return Settings.model_validate({"data_dir": tmp_path, **sections})
 
 
 @pytest.fixture
-def make_adapters(engine: sa.Engine) -> Iterator[MakeAdapters]:
+def make_adapters(sqlite_engine: sa.Engine) -> Iterator[MakeAdapters]:
     built: list[Adapters] = []
 
     def make(configured: Settings, redis_url: str = UNREACHABLE_REDIS) -> Adapters:
-        adapters = Adapters(configured, engine=engine, redis_url=redis_url)
+        adapters = Adapters(configured, engine=sqlite_engine, redis_url=redis_url)
         built.append(adapters)
         return adapters
 
@@ -270,10 +260,12 @@ def test_checkpoints_default_to_the_brokers_redis(
     assert adapters.checkpoints().read_answers("t2") == answers
 
 
-def test_close_closes_every_client_and_is_safe_to_repeat(tmp_path: Path, engine: sa.Engine) -> None:
+def test_close_closes_every_client_and_is_safe_to_repeat(
+    tmp_path: Path, sqlite_engine: sa.Engine
+) -> None:
     adapters = Adapters(
         settings(tmp_path, elevenlabs={"api_key": "xi-x"}),
-        engine=engine,
+        engine=sqlite_engine,
         redis_url=UNREACHABLE_REDIS,
     )
     transcripts = adapters.transcripts()
