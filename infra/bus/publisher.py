@@ -50,17 +50,6 @@ class BrokerPublisher:
             raise TransientError(f"broker unreachable, {envelope.actor} not published") from error
         return sent.message_id
 
-    def ping(self) -> None:
-        """Check that the broker's Redis answers.
-
-        Raises:
-            TransientError: It does not.
-        """
-        try:
-            self.broker.client.ping()
-        except redis.RedisError as error:
-            raise TransientError(f"broker unreachable: {error}") from error
-
     def close(self) -> None:
         """Close the broker's connections."""
         self.broker.close()
@@ -69,6 +58,6 @@ class BrokerPublisher:
 def connect_publisher(settings: BrokerSettings, url: str) -> BrokerPublisher:
     """A publisher with its own broker, for processes that only publish (API, scheduler).
 
-    Connects lazily: the first ``publish`` or ``ping`` opens the connection.
+    Connects lazily: the first ``publish`` opens the connection.
     """
     return BrokerPublisher(build_broker(settings, url))

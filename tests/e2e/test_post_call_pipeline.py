@@ -72,6 +72,7 @@ class Stack:
     database_url: str
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]]
+    worker_probes: str
 
     def post(self, body: bytes, signature: str | None = None) -> httpx.Response:
         headers = {
@@ -169,7 +170,9 @@ def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], logs: P
     pytest.fail("the API did not become ready in 45 s")
 
 
-def _environment(tmp_path: Path, broker_url: str, database_url: str, port: int) -> dict[str, str]:
+def _environment(
+    tmp_path: Path, broker_url: str, database_url: str, port: int, worker_probes: int
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update(
         SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
@@ -178,7 +181,7 @@ def _environment(tmp_path: Path, broker_url: str, database_url: str, port: int) 
         SWITCHBOARD_DATABASE__URL=database_url,
         SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET=SECRET,
         SWITCHBOARD_ADMIN_TOKEN=ADMIN,
-        SWITCHBOARD_WORKER__PROMETHEUS_PORT="0",
+        SWITCHBOARD_WORKER__PROMETHEUS_PORT=str(worker_probes),
         SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
         SWITCHBOARD_WORKER__THREADS="4",
         SWITCHBOARD_API__WORKERS="1",
@@ -195,8 +198,8 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[[str, str], Stack]]:
     stacks: list[Stack] = []
 
     def start(broker_url: str, database_url: str) -> Stack:
-        port = free_port()
-        env = _environment(tmp_path, broker_url, database_url, port)
+        port, worker_probes = free_port(), free_port()
+        env = _environment(tmp_path, broker_url, database_url, port, worker_probes)
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
         _cli(env, "db", "upgrade")
@@ -219,7 +222,13 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[[str, str], Stack]]:
             "scheduler": _start("scheduler", env, logs, "scheduler"),
         }
         stack = Stack(
-            f"http://127.0.0.1:{port}", env, tmp_path / "data", database_url, logs, processes
+            f"http://127.0.0.1:{port}",
+            env,
+            tmp_path / "data",
+            database_url,
+            logs,
+            processes,
+            f"http://127.0.0.1:{worker_probes}",
         )
         stacks.append(stack)
         _wait_ready(stack.url, processes, logs)
@@ -320,6 +329,22 @@ def _drive_general_and_health(stack: Stack, redis_url: str) -> None:
     assert [s["conversation_id"] for s in similar.json()["similar"]] == ["e2e_conv_meter"]
 
 
+def _answers(url: str, *, until_ok: bool = False, timeout_s: float = 30) -> httpx.Response:
+    """The first answer of ``url`` (with ``until_ok``, the first 200) within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == 200 or not until_ok:
+                return response
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer 200 within {timeout_s} s")
+        time.sleep(0.2)
+
+
 def billing_tenant_id(stack: Stack) -> str:
     out = _cli(stack.env, "tenants", "list", "--json")
     tenants: list[dict[str, Any]] = json.loads(out)
@@ -331,6 +356,15 @@ def test_signed_webhooks_flow_through_every_step_to_call_logs_and_vectors(
 ) -> None:
     stack = stack_factory(redis_url, f"sqlite:///{tmp_path / 'e2e.db'}")
     _drive_general_and_health(stack, redis_url)
+
+    # The worker's own probe process (forked by Dramatiq, up a few seconds after the
+    # worker): health, readiness on its broker, Dramatiq's metrics.
+    assert _answers(f"{stack.worker_probes}/healthz").json() == {"status": "ok"}
+    ready = _answers(f"{stack.worker_probes}/readyz", until_ok=True).json()
+    assert (ready["status"], ready["checks"]["broker"]["required"]) == ("ready", True)
+    assert ready["adapters"]["analyzer"] == "local"
+    metrics = httpx.get(f"{stack.worker_probes}/metrics", timeout=5).text
+    assert 'dramatiq_messages_total{actor_name="persist_call"' in metrics
 
 
 def test_the_same_stack_runs_on_postgresql(
