@@ -39,6 +39,7 @@ from infra.local_adapters import (
     broker_label,
     check_embedded,
     database_label,
+    embedded_in_use,
 )
 from infra.logs import configure_logging, get_logger
 from infra.settings import SchedulerSettings, Settings, load_settings
@@ -189,7 +190,11 @@ def run(settings: Settings) -> None:
                 ),
             )
             _stop_on_signals(scheduler)
-            _log.info("scheduler.started", relay_interval_s=config.relay_interval_s)
+            _log.info(
+                "scheduler.started",
+                relay_interval_s=config.relay_interval_s,
+                local=embedded_in_use(settings),
+            )
             scheduler.start()
             _release(lease)
             _log.info("scheduler.stopped")

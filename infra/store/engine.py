@@ -125,6 +125,10 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         if not isinstance(exc.orig, OverflowError | UnicodeError | ValueError):
             raise
         raise PermanentError(f"database {where} cannot store a value: {_first_line(exc)}") from exc
+    except (OverflowError, UnicodeError) as exc:
+        # Raised by the drivers while binding, unwrapped: an integer past SQLite's 64
+        # bits, a lone surrogate (no UTF-8 encoding exists for it).
+        raise PermanentError(f"database {where} cannot store a value: {exc}") from exc
 
 
 def _first_line(exc: Exception) -> str:

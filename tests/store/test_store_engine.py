@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from contracts.errors import PermanentError, TransientError
+from contracts.values import CallLogEntry
+from infra.store.calls import SqlCallStore
 from infra.store.engine import create_engine, ping, redact, transaction
+from infra.store.records import Tenant
 from infra.store.tables import AGENTS
+from tests.builders import make_analysis
 
 
 def test_postgres_urls_use_the_psycopg_driver() -> None:
@@ -43,11 +48,12 @@ def test_a_sqlite_file_gets_its_directory_wal_busy_timeout_and_foreign_keys(
             journal = conn.execute(sa.text("PRAGMA journal_mode")).scalar_one()
             busy = conn.execute(sa.text("PRAGMA busy_timeout")).scalar_one()
             foreign_keys = conn.execute(sa.text("PRAGMA foreign_keys")).scalar_one()
+            synchronous = conn.execute(sa.text("PRAGMA synchronous")).scalar_one()
     finally:
         engine.dispose()
 
     assert path.exists()
-    assert (journal, busy, foreign_keys) == ("wal", 5000, 1)
+    assert (journal, busy, foreign_keys, synchronous) == ("wal", 5000, 1, 1)  # 1 = NORMAL
 
 
 def test_ping_succeeds_on_a_reachable_database(engine: sa.Engine) -> None:
@@ -72,3 +78,26 @@ def test_a_rejected_write_becomes_a_permanent_error(engine: sa.Engine) -> None:
 
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(AGENTS)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"duration_secs": 2**63}, {"call_status": "do\x00ne"}, {"call_status": "lone \ud800"}],
+)
+def test_a_value_the_database_cannot_store_is_a_permanent_error_not_a_retry(
+    engine: sa.Engine, tenant: Tenant, value: dict[str, Any]
+) -> None:
+    # Contracts refuse these at intake; this is the second line, for anything else.
+    if engine.dialect.name == "sqlite" and "\x00" in str(value.get("call_status")):
+        pytest.skip("SQLite stores NUL in text; only PostgreSQL refuses it")
+    entry = CallLogEntry.model_construct(
+        tenant_id=tenant.id,
+        conversation_id="conv-1",
+        agent_id="agent-1",
+        job_id="job-1",
+        analysis=make_analysis(),
+        **({"duration_secs": None, "call_status": None, "started_at": None} | value),
+    )
+
+    with pytest.raises(PermanentError, match="database"):
+        SqlCallStore(engine).save_call_log(entry)
