@@ -149,6 +149,8 @@ def serve_worker_probes() -> None:
     url = resolve_broker_url(settings)
     engine = create_engine(settings.database_url)
     adapters = Adapters(settings, engine=engine, redis_url=url)
+    # Bound only to build the same adapters the worker's steps use, so their probes
+    # (and labels) are the ones reported; no step runs in this process.
     bind_pipelines(adapters, SqlCallStore(engine))
     broker = BrokerProbe(url, settings.health.timeout_s)
     monitor = HealthMonitor(

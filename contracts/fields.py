@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
 
 MAX_IDENTIFIER_LENGTH = 128
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -84,6 +84,18 @@ Identifier = Annotated[
     Field(json_schema_extra={"not": {"enum": list(DOT_SEGMENTS)}}),
 ]
 """An id: 1 to 128 characters of letters, digits and ``._:-``, other than ``.`` and ``..``."""
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def is_identifier(value: str) -> bool:
+    """Whether ``value`` is an ``Identifier`` (for ids that arrive outside a contract)."""
+    try:
+        _IDENTIFIER.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
 
 Text = Annotated[str, AfterValidator(storable_text)]
 """Free text without NUL or lone surrogates."""

@@ -22,12 +22,10 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from contracts.fields import Identifier, storable_text
+from contracts.fields import storable_text
 from producers.errors import invalid_fields, unprocessable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-
-_IDENTIFIER: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(Identifier)
 
 INT64 = 2**63
 """Integers must lie in [-2^63, 2^63)."""
@@ -102,19 +100,6 @@ def validate(model: type[M], document: dict[str, Any], *, at: str = "") -> M:
         return model.model_validate(document)
     except pydantic.ValidationError as error:
         raise invalid_fields(error, document, at=at) from error
-
-
-def is_identifier(value: str) -> bool:
-    """Whether ``value`` is an id the store could hold.
-
-    Ids from URLs are checked before any lookup: PostgreSQL refuses a NUL even in a
-    query, and an id that cannot exist is a 404, not a 500.
-    """
-    try:
-        _IDENTIFIER.validate_python(value)
-    except pydantic.ValidationError:
-        return False
-    return True
 
 
 def is_storable(value: str) -> bool:

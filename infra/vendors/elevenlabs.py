@@ -17,7 +17,6 @@ conversation still processing). ``ping`` (readiness) lists one conversation,
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,9 @@ from pydantic import ValidationError
 
 from contracts import TranscriptTurn
 from contracts.errors import NotReadyError, PermanentError, TransientError
-from contracts.fields import DOT_SEGMENTS, IDENTIFIER_PATTERN, MAX_IDENTIFIER_LENGTH
+from contracts.fields import is_identifier
 from contracts.values import ConversationSnapshot
 from infra.settings import ElevenLabsSettings
-
-_SAFE_ID = re.compile(IDENTIFIER_PATTERN)
 
 
 def parse_conversation(conversation_id: str, body: Any) -> ConversationSnapshot:
@@ -67,11 +64,7 @@ def _checked_id(conversation_id: str) -> str:
     # Ids go into a URL path and a file name. Every id a contract accepts must pass
     # (or intake would accept a call this step can never fetch); no such id holds a
     # "/", and the only path segments that could traverse are "." and "..".
-    if (
-        not _SAFE_ID.match(conversation_id)
-        or len(conversation_id) > MAX_IDENTIFIER_LENGTH
-        or conversation_id in DOT_SEGMENTS
-    ):
+    if not is_identifier(conversation_id):
         raise PermanentError(f"invalid conversation id {conversation_id!r}")
     return conversation_id
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import falcon
 
+from contracts.fields import is_identifier
 from contracts.values import summary_vector_id, tenant_namespace
 from infra.store.protocols import CallQueries, TenantDirectory
 from infra.store.records import CallView
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
-from producers.payloads import is_identifier, is_storable
+from producers.payloads import is_storable
 from producers.ports import SimilarityIndex
 from producers.resources.jobs import steps_document
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import falcon
 
+from contracts.fields import is_identifier
 from infra.store.protocols import JobQueries
 from infra.store.records import JobView, StepRecord
 from producers.auth import BearerAuth
 from producers.errors import ProblemError
-from producers.payloads import is_identifier
 
 
 def steps_document(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:

@@ -13,16 +13,11 @@ from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
 from scheduler.redrive import redrive_stalled
 from tests.builders import make_inbox_entry, make_post_call_job
+from tests.fakes import FixedClock
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 IDLE_S = 900.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class DownPublisher(InMemoryPublisher):
@@ -31,12 +26,12 @@ class DownPublisher(InMemoryPublisher):
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FixedClock:
+    return FixedClock(T0)
 
 
 @pytest.fixture
-def ledger(sqlite_engine: sa.Engine, clock: Clock) -> SqlJobLedger:
+def ledger(sqlite_engine: sa.Engine, clock: FixedClock) -> SqlJobLedger:
     tenant, _ = SqlTenantDirectory(sqlite_engine).add_tenant("acme")
     ledger = SqlJobLedger(sqlite_engine, clock=clock)
     for n in (1, 2):
@@ -52,12 +47,12 @@ def _job(sqlite_engine: sa.Engine, job_id: str) -> sa.Row[Any]:
 
 
 def test_a_stalled_job_gets_its_first_contract_republished_and_counted(
-    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
+    ledger: SqlJobLedger, clock: FixedClock, sqlite_engine: sa.Engine
 ) -> None:
     publisher = InMemoryPublisher()
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=3) == 0
 
-    clock.now += timedelta(seconds=IDLE_S + 1)
+    clock.advance(timedelta(seconds=IDLE_S + 1))
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=3) == 1
 
     # job_2 was never published: it is the relay's, not a stalled job.
@@ -69,13 +64,13 @@ def test_a_stalled_job_gets_its_first_contract_republished_and_counted(
 
 
 def test_a_job_still_stalled_after_its_last_redrive_is_failed_with_the_reason(
-    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
+    ledger: SqlJobLedger, clock: FixedClock, sqlite_engine: sa.Engine
 ) -> None:
     publisher = InMemoryPublisher()
     for _ in range(2):
-        clock.now += timedelta(seconds=IDLE_S + 1)
+        clock.advance(timedelta(seconds=IDLE_S + 1))
         redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=2)
-    clock.now += timedelta(seconds=IDLE_S + 1)
+    clock.advance(timedelta(seconds=IDLE_S + 1))
 
     assert redrive_stalled(ledger, publisher, idle_s=IDLE_S, max_redrives=2) == 0
 
@@ -86,9 +81,9 @@ def test_a_job_still_stalled_after_its_last_redrive_is_failed_with_the_reason(
 
 
 def test_a_broker_still_down_leaves_the_job_to_the_next_tick(
-    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
+    ledger: SqlJobLedger, clock: FixedClock, sqlite_engine: sa.Engine
 ) -> None:
-    clock.now += timedelta(seconds=IDLE_S + 1)
+    clock.advance(timedelta(seconds=IDLE_S + 1))
 
     assert redrive_stalled(ledger, DownPublisher(), idle_s=IDLE_S, max_redrives=3) == 0
 
@@ -98,11 +93,11 @@ def test_a_broker_still_down_leaves_the_job_to_the_next_tick(
 
 
 def test_a_stalled_job_whose_contract_no_longer_validates_is_failed(
-    ledger: SqlJobLedger, clock: Clock, sqlite_engine: sa.Engine
+    ledger: SqlJobLedger, clock: FixedClock, sqlite_engine: sa.Engine
 ) -> None:
     with sqlite_engine.begin() as conn:
         conn.execute(sa.update(JOBS).where(JOBS.c.id == "job_1").values(payload={"x": 1}))
-    clock.now += timedelta(seconds=IDLE_S + 1)
+    clock.advance(timedelta(seconds=IDLE_S + 1))
 
     assert redrive_stalled(ledger, InMemoryPublisher(), idle_s=IDLE_S, max_redrives=3) == 0
 

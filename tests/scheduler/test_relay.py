@@ -13,14 +13,9 @@ from infra.store.tables import JOBS
 from infra.store.tenants import SqlTenantDirectory
 from scheduler.relay import relay_once
 from tests.builders import make_health_check_job, make_inbox_entry, make_post_call_job
+from tests.fakes import FixedClock
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 class FailingAfter(InMemoryPublisher):
@@ -37,12 +32,12 @@ class FailingAfter(InMemoryPublisher):
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FixedClock:
+    return FixedClock(T0)
 
 
 @pytest.fixture
-def ledger(sqlite_engine: sa.Engine, clock: Clock) -> SqlJobLedger:
+def ledger(sqlite_engine: sa.Engine, clock: FixedClock) -> SqlJobLedger:
     return SqlJobLedger(sqlite_engine, clock=clock)
 
 
@@ -67,11 +62,11 @@ def _accept(
 
 
 def test_pending_jobs_are_published_in_order_and_marked(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str
 ) -> None:
     for i in range(3):
         _accept(ledger, tenant_id, f"conv_{i}", f"job_{i}")
-        clock.now += timedelta(seconds=1)
+        clock.advance(timedelta(seconds=1))
     publisher = InMemoryPublisher()
 
     assert relay_once(ledger, publisher, min_age_s=0) == 3
@@ -89,12 +84,12 @@ def test_pending_jobs_are_published_in_order_and_marked(
 
 
 def test_jobs_younger_than_the_minimum_age_are_left_to_the_producer(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str
 ) -> None:
     _accept(ledger, tenant_id, "conv_old", "job_old")
-    clock.now += timedelta(seconds=10)
+    clock.advance(timedelta(seconds=10))
     _accept(ledger, tenant_id, "conv_new", "job_new")
-    clock.now += timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
     publisher = InMemoryPublisher()
 
     assert relay_once(ledger, publisher, min_age_s=5) == 1
@@ -104,11 +99,11 @@ def test_jobs_younger_than_the_minimum_age_are_left_to_the_producer(
 
 
 def test_a_broker_still_down_stops_the_relay_and_keeps_the_rest_pending(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str
 ) -> None:
     for i in range(4):
         _accept(ledger, tenant_id, f"conv_{i}", f"job_{i}")
-        clock.now += timedelta(seconds=1)
+        clock.advance(timedelta(seconds=1))
     publisher = FailingAfter(limit=1)
 
     assert relay_once(ledger, publisher, min_age_s=0) == 1
@@ -124,11 +119,11 @@ def test_a_broker_still_down_stops_the_relay_and_keeps_the_rest_pending(
 
 
 def test_the_limit_bounds_one_relay_pass(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str
 ) -> None:
     for i in range(5):
         _accept(ledger, tenant_id, f"conv_{i}", f"job_{i}")
-        clock.now += timedelta(seconds=1)
+        clock.advance(timedelta(seconds=1))
     publisher = InMemoryPublisher()
 
     assert relay_once(ledger, publisher, min_age_s=0, limit=2) == 2
@@ -136,11 +131,11 @@ def test_the_limit_bounds_one_relay_pass(
 
 
 def test_a_health_check_job_goes_to_its_own_route(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str
 ) -> None:
     job = make_health_check_job(tenant_id=tenant_id, job_id="job_h", conversation_id="conv_h")
     _accept(ledger, tenant_id, "conv_h", "job_h", contract=job)
-    clock.now += timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
     publisher = InMemoryPublisher()
 
     assert relay_once(ledger, publisher, min_age_s=0) == 1
@@ -148,16 +143,16 @@ def test_a_health_check_job_goes_to_its_own_route(
 
 
 def test_a_job_whose_payload_no_longer_validates_stays_pending_without_blocking_others(
-    ledger: SqlJobLedger, clock: Clock, tenant_id: str, sqlite_engine: sa.Engine
+    ledger: SqlJobLedger, clock: FixedClock, tenant_id: str, sqlite_engine: sa.Engine
 ) -> None:
     _accept(ledger, tenant_id, "conv_bad", "job_bad")
     with sqlite_engine.begin() as conn:
         conn.execute(
             sa.update(JOBS).where(JOBS.c.id == "job_bad").values(payload={"job_id": "job_bad"})
         )
-    clock.now += timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
     _accept(ledger, tenant_id, "conv_ok", "job_ok")
-    clock.now += timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
     publisher = InMemoryPublisher()
 
     assert relay_once(ledger, publisher, min_age_s=0) == 1

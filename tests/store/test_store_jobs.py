@@ -12,21 +12,9 @@ from infra.store.records import AcceptedJob, InboxEntry, MessageRef, Tenant
 from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
 from infra.store.tenants import SqlTenantDirectory
 from tests.builders import make_post_call_job
+from tests.fakes import FixedClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def _accept(ledger: SqlJobLedger, tenant: Tenant, **overrides: Any) -> AcceptedJob:
@@ -143,16 +131,16 @@ def test_concurrent_duplicates_racing_on_one_key_make_one_job(
 def test_pending_lists_unpublished_jobs_old_enough_oldest_first(
     engine: sa.Engine, tenant: Tenant
 ) -> None:
-    clock = FakeClock()
+    clock = FixedClock(T0)
     ledger = SqlJobLedger(engine, clock=clock)
     _accept(ledger, tenant, conversation_id="conv-1", job_id="job-1")
-    clock.advance(5)
+    clock.advance(timedelta(seconds=5))
     _accept(ledger, tenant, conversation_id="conv-2", job_id="job-2")
-    clock.advance(5)
+    clock.advance(timedelta(seconds=5))
     _accept(ledger, tenant, conversation_id="conv-3", job_id="job-3")
 
     assert [job.job_id for job in ledger.pending(min_age_s=30, limit=10)] == []
-    clock.advance(26)
+    clock.advance(timedelta(seconds=26))
     assert [job.job_id for job in ledger.pending(min_age_s=30, limit=10)] == ["job-1", "job-2"]
     assert [job.job_id for job in ledger.pending(min_age_s=0, limit=2)] == ["job-1", "job-2"]
 
@@ -181,7 +169,7 @@ def test_published_or_started_jobs_are_not_pending(engine: sa.Engine, tenant: Te
 def test_stalled_lists_published_unfinished_jobs_idle_too_long(
     engine: sa.Engine, tenant: Tenant
 ) -> None:
-    clock = FakeClock()
+    clock = FixedClock(T0)
     ledger = SqlJobLedger(engine, clock=clock)
     progress = SqlJobProgress(engine, clock=clock)
     for n in (1, 2, 3, 4):
@@ -191,11 +179,11 @@ def test_stalled_lists_published_unfinished_jobs_idle_too_long(
     done = MessageRef(f"post-call:{tenant.id}:conv-3", "fetch_transcript", 0)
     progress.message_started("job-3", done)
     progress.message_succeeded("job-3", done)
-    clock.advance(500)
+    clock.advance(timedelta(seconds=500))
     progress.message_started(
         "job-2", MessageRef(f"post-call:{tenant.id}:conv-2", "fetch_transcript", 0)
     )
-    clock.advance(500)
+    clock.advance(timedelta(seconds=500))
 
     # job-1: published, idle 1,000 s. job-2 moved 500 s ago. job-3 completed. job-4 is
     # the relay's (never published).
@@ -204,7 +192,7 @@ def test_stalled_lists_published_unfinished_jobs_idle_too_long(
 
     ledger.mark_redriven("job-1")
     assert [job.job_id for job in ledger.stalled(idle_s=400, limit=10)] == ["job-2"]
-    clock.advance(901)
+    clock.advance(timedelta(seconds=901))
     stalled = ledger.stalled(idle_s=900, limit=10)
     assert [(job.job_id, job.redrives) for job in stalled] == [("job-2", 0), ("job-1", 1)]
 
