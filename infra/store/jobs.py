@@ -33,8 +33,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def insert_message(
-    conn: sa.Connection,
+def message_row(
     job_id: str,
     message: MessageRef,
     now: datetime,
@@ -45,23 +44,21 @@ def insert_message(
     started_at: datetime | None = None,
     error: str | None = None,
     dead_letter_id: str | None = None,
-) -> None:
-    """Insert a job's message row (progress and intake both record messages)."""
-    conn.execute(
-        sa.insert(JOB_MESSAGES).values(
-            job_id=job_id,
-            key=message.key,
-            name=message.step,
-            position=message.position,
-            parent_key=parent_key,
-            status=status,
-            attempts=attempts,
-            error=error,
-            dead_letter_id=dead_letter_id,
-            started_at=started_at,
-            updated_at=now,
-        )
-    )
+) -> dict[str, object]:
+    """The values of a job's message row (intake and progress both record messages)."""
+    return {
+        "job_id": job_id,
+        "key": message.key,
+        "name": message.step,
+        "position": message.position,
+        "parent_key": parent_key,
+        "status": status,
+        "attempts": attempts,
+        "error": error,
+        "dead_letter_id": dead_letter_id,
+        "started_at": started_at,
+        "updated_at": now,
+    }
 
 
 class SqlJobLedger:
@@ -111,7 +108,10 @@ class SqlJobLedger:
             ).rowcount
             if inserted == 1:
                 first = MessageRef(contract.idempotency_key, contract.route.actor, position=0)
-                insert_message(conn, contract.job_id, first, now, status="queued", attempts=0)
+                conn.execute(
+                    sa.insert(JOB_MESSAGES),
+                    [message_row(contract.job_id, first, now, status="queued", attempts=0)],
+                )
             row = conn.execute(
                 sa.select(JOBS.c.id, JOBS.c.published_at, JOBS.c.request_hash).where(
                     JOBS.c.dedupe_key == entry.dedupe_key

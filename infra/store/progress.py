@@ -24,16 +24,19 @@ without an inbox row) is not recorded: bookkeeping never fails the step itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from infra.store.engine import transaction
-from infra.store.jobs import insert_message, utc_now
+from infra.store.jobs import message_row, utc_now
 from infra.store.records import JobStatus, MessageRef, MessageStatus
 from infra.store.tables import JOB_MESSAGES, JOBS
+
+CHUNK = 500
+"""Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit."""
 
 
 @dataclass
@@ -142,8 +145,7 @@ class SqlJobProgress:
                 error=error,
                 dead_letter_id=failure.dead_letter_id if failure else None,
             )
-            for child in children:
-                _record_child(conn, job_id, child, parent=message.key, now=now, counts=counts)
+            _record_children(conn, job_id, children, parent=message.key, now=now, counts=counts)
             _write_job(conn, job_id, job.status, counts, now, started=started, failure=failure)
 
 
@@ -166,8 +168,7 @@ def _write_message(
     if row is None:
         # A message reported before it was started (the shell restarted between the
         # two) still ran once.
-        insert_message(
-            conn,
+        new_row = message_row(
             job_id,
             message,
             now,
@@ -177,6 +178,7 @@ def _write_message(
             error=error,
             dead_letter_id=dead_letter_id,
         )
+        conn.execute(sa.insert(JOB_MESSAGES), [new_row])
         counts.move(None, status)
         return
     new = "completed" if row.status == "completed" and status == "processing" else status
@@ -193,23 +195,49 @@ def _write_message(
     counts.move(row.status, new)
 
 
-def _record_child(
+def _record_children(
     conn: sa.Connection,
     job_id: str,
-    child: MessageRef,
+    children: Sequence[MessageRef],
     *,
     parent: str,
     now: datetime,
     counts: _Counts,
 ) -> None:
-    where = (JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key == child.key)
-    exists = conn.execute(sa.select(JOB_MESSAGES.c.parent_key).where(*where)).first()
-    if exists is None:
-        insert_message(conn, job_id, child, now, status="queued", attempts=0, parent_key=parent)
-        counts.move(None, "queued")
-    elif exists.parent_key is None and child.key != parent:
-        # The child started (and recorded itself) before its parent reported.
-        conn.execute(sa.update(JOB_MESSAGES).where(*where).values(parent_key=parent))
+    """Record the messages ``parent`` published as queued, in a few statements.
+
+    A fan-out publishes thousands of children in one report, under the job's lock: one
+    lookup and one insert per child would hold every sibling's report for seconds.
+    """
+    unique = list({child.key: child for child in children if child.key != parent}.values())
+    known: dict[str, str | None] = {}
+    for chunk in _chunks([child.key for child in unique]):
+        rows = conn.execute(
+            sa.select(JOB_MESSAGES.c.key, JOB_MESSAGES.c.parent_key).where(
+                JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key.in_(chunk)
+            )
+        ).all()
+        known.update((row.key, row.parent_key) for row in rows)
+    new = [
+        message_row(job_id, child, now, status="queued", attempts=0, parent_key=parent)
+        for child in unique
+        if child.key not in known
+    ]
+    if new:
+        conn.execute(sa.insert(JOB_MESSAGES), new)
+        counts.total += len(new)
+    # Children that started (and recorded themselves) before their parent reported.
+    for chunk in _chunks([key for key, parent_key in known.items() if parent_key is None]):
+        conn.execute(
+            sa.update(JOB_MESSAGES)
+            .where(JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key.in_(chunk))
+            .values(parent_key=parent)
+        )
+
+
+def _chunks(keys: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
 
 
 def _write_job(

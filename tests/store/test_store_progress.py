@@ -224,3 +224,30 @@ def test_the_job_view_summarises_each_step_in_pipeline_order(
     assert view.children == ChildCounts(total=3, completed=1, failed=0, outstanding=2)
     assert SqlJobQueries(engine).job_view(job, tenant_id="another-tenant") is None
     assert SqlJobQueries(engine).job_view("no-such-job", tenant_id=None) is None
+
+
+def test_a_fan_out_of_more_children_than_one_lookup_holds_is_recorded_once_each(
+    engine: sa.Engine, tenant: Tenant, job: str, progress: SqlJobProgress
+) -> None:
+    first = _first(tenant)
+    early = [_child(n) for n in (3, 700, 1199)]
+    for child in early:  # started before their parent reported
+        progress.message_started(job, child)
+    children = [_child(n) for n in range(1200)]
+    progress.message_started(job, first)
+
+    progress.message_succeeded(job, first, children=[*children, children[5]])
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(JOB_MESSAGES.c.key, JOB_MESSAGES.c.parent_key, JOB_MESSAGES.c.status).where(
+                JOB_MESSAGES.c.parent_key.is_not(None)
+            )
+        ).all()
+    assert len(rows) == 1200
+    assert {row.parent_key for row in rows} == {first.key}
+    assert {row.key for row in rows if row.status == "processing"} == {c.key for c in early}
+    view = SqlJobQueries(engine).job_view(job, tenant_id=None)
+    assert view is not None
+    assert view.children == ChildCounts(total=1200, completed=0, failed=0, outstanding=1200)
+    assert _job(engine).messages_total == 1201
