@@ -15,7 +15,14 @@ from datetime import datetime
 from typing import Protocol
 
 from contracts import CallAnalysis, HealthAnswer, TranscriptTurn
-from contracts.values import CallLogEntry, ConversationSnapshot, VectorMatch, VectorRecord
+from contracts.daily_calls import PlaceCall
+from contracts.values import (
+    CallLogEntry,
+    ConversationSnapshot,
+    OutboundCall,
+    VectorMatch,
+    VectorRecord,
+)
 
 
 class VendorClient(Protocol):
@@ -121,9 +128,18 @@ class CallbackBook(Protocol):
     """Due callbacks, emitted later by scheduler ticks (never broker delays)."""
 
     def schedule_callback(
-        self, *, tenant_id: str, conversation_id: str, due_at: datetime, reason: str
+        self,
+        *,
+        tenant_id: str,
+        conversation_id: str,
+        due_at: datetime,
+        reason: str,
+        phone: str | None = None,
+        agent_id: str | None = None,
     ) -> bool:
         """Record a callback due at ``due_at`` with status ``scheduled``.
+
+        ``phone`` is the caller's number; without one the callback cannot be placed.
 
         Returns:
             False when this tenant's conversation already had one (nothing changes).
@@ -158,4 +174,64 @@ class HealthRecords(Protocol):
         self, *, tenant_id: str, conversation_id: str, answers: Sequence[HealthAnswer]
     ) -> None:
         """Insert or update the answers, keyed by tenant, conversation and question."""
+        ...
+
+
+class DialPlan(Protocol):
+    """What a tick claims: the calls due at a slot, each queued once under the tick's job."""
+
+    def claim_daily_calls(self, slot: datetime, job_id: str) -> list[OutboundCall]:
+        """Queue the daily calls and retries due at ``slot`` under ``job_id``.
+
+        Users more than the grace window late get a ``missed`` call instead. Returns
+        every call still ``queued`` under ``job_id``, including those a previous
+        delivery of the same tick queued but did not publish.
+        """
+        ...
+
+    def claim_callbacks(self, slot: datetime, job_id: str) -> list[OutboundCall]:
+        """Queue the callbacks due at ``slot`` (``unplaceable`` without a number).
+
+        Returns every call still ``queued`` under ``job_id``, as ``claim_daily_calls``.
+        """
+        ...
+
+
+class CallBook(Protocol):
+    """An outbound call's placement: the states around the provider's request."""
+
+    def start_placing(self, call_id: str) -> bool:
+        """Move a ``queued`` call to ``placing``; False when it is not queued any more.
+
+        A call found in ``placing`` was being placed by a delivery that died
+        mid-request: it is marked ``unknown`` (the provider may have it) and False is
+        returned, so a call is never placed twice.
+        """
+        ...
+
+    def placed(self, call_id: str, provider_call_id: str) -> None:
+        """Record that the provider took the call."""
+        ...
+
+    def requeue(self, call_id: str, error: str) -> None:
+        """Put a call whose request never reached the provider back to ``queued``."""
+        ...
+
+    def fail(self, call_id: str, error: str, *, unknown: bool = False) -> None:
+        """Record that placing failed (``unknown``: it may have been placed)."""
+        ...
+
+
+class Telephony(VendorClient, Protocol):
+    """The telephony provider: places outbound calls; their statuses come by webhook."""
+
+    def place(self, command: PlaceCall) -> str:
+        """Ask the provider to call ``command.phone``; return the provider's call id.
+
+        Raises:
+            TransientError: The request did not reach the provider (or it answered
+                5xx/429): placing again is safe.
+            PermanentError: The provider refused the call (4xx).
+            OutcomeUnknown: The request was sent but no answer came back.
+        """
         ...

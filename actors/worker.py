@@ -29,7 +29,7 @@ import dramatiq.worker
 from dramatiq.middleware import Middleware
 
 from actors.pipeline import BoundStep
-from actors.pipelines import health_check, post_call
+from actors.pipelines import callbacks, daily_calls, health_check, post_call
 from actors.registry import Bus, message_refs, register_steps, resolve_options
 from actors.shell import progress_on_failure
 from infra.bus.broker import BrokerProbe, SwitchboardBroker, build_broker
@@ -45,6 +45,7 @@ from infra.local_adapters import broker_label, check_embedded, database_label, e
 from infra.logs import configure_logging, get_logger
 from infra.settings import Settings, VendorLimits, load_settings
 from infra.store.calls import SqlCallStore
+from infra.store.dialing import SqlCallBook, call_book
 from infra.store.engine import create_engine, ping
 from infra.store.migrate import ensure_migrated
 from infra.store.progress import SqlJobProgress
@@ -65,8 +66,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bind_pipelines(adapters: Adapters, store: SqlCallStore) -> list[BoundStep]:
+def bind_pipelines(adapters: Adapters, store: SqlCallStore, book: SqlCallBook) -> list[BoundStep]:
     """Every workflow's steps bound to the adapters they use (and only those are built)."""
+    outbound = daily_calls.OutboundCallPorts(plan=book, book=book, telephony=adapters.telephony())
     return [
         *post_call.PIPELINE.bind(
             post_call.PostCallPorts(
@@ -82,6 +84,8 @@ def bind_pipelines(adapters: Adapters, store: SqlCallStore) -> list[BoundStep]:
         *health_check.PIPELINE.bind(
             health_check.HealthCheckPorts(checkpoints=adapters.checkpoints(), health=store)
         ),
+        *daily_calls.PIPELINE.bind(outbound),
+        *callbacks.PIPELINE.bind(outbound),
     ]
 
 
@@ -92,6 +96,7 @@ def vendor_limits(settings: Settings) -> dict[str, VendorLimits]:
         "pinecone": settings.pinecone,
         "qdrant": settings.qdrant,
         "elevenlabs": settings.elevenlabs,
+        "callkaro": settings.callkaro,
     }
 
 
@@ -151,7 +156,7 @@ def serve_worker_probes() -> None:
     adapters = Adapters(settings, engine=engine, redis_url=url)
     # Bound only to build the same adapters the worker's steps use, so their probes
     # (and labels) are the ones reported; no step runs in this process.
-    bind_pipelines(adapters, SqlCallStore(engine))
+    bind_pipelines(adapters, SqlCallStore(engine), call_book(engine, settings.daily_calls))
     broker = BrokerProbe(url, settings.health.timeout_s)
     monitor = HealthMonitor(
         [
@@ -250,7 +255,7 @@ def setup() -> None:
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     ensure_migrated(engine)
     adapters = Adapters(settings, engine=engine, redis_url=url)
-    steps = bind_pipelines(adapters, SqlCallStore(engine))
+    steps = bind_pipelines(adapters, SqlCallStore(engine), call_book(engine, settings.daily_calls))
     broker = compose(settings, url, steps=steps, progress=SqlJobProgress(engine))
     dramatiq.set_broker(broker)
     _log.info(

@@ -18,6 +18,13 @@ from contracts.calls import (
     Sentiment,
     TranscriptTurn,
 )
+from contracts.daily_calls import (
+    CallbacksDueTick,
+    DailyCallsTick,
+    PlaceCall,
+    PlaceCallbackJobData,
+    PlaceUserCallJobData,
+)
 from contracts.fields import AwareDatetime, Identifier, Text
 
 CONTRACTS: tuple[type[Contract], ...] = (
@@ -27,6 +34,10 @@ CONTRACTS: tuple[type[Contract], ...] = (
     CallIndexed,
     ScheduleCallbackCommand,
     HealthCheckJobData,
+    DailyCallsTick,
+    PlaceUserCallJobData,
+    CallbacksDueTick,
+    PlaceCallbackJobData,
 )
 """Every contract that travels on the bus, in pipeline order."""
 
@@ -42,10 +53,15 @@ __all__ = [
     "CallIndexed",
     "CallTranscribed",
     "CallbackRequest",
+    "CallbacksDueTick",
     "Contract",
+    "DailyCallsTick",
     "HealthAnswer",
     "HealthCheckJobData",
     "Identifier",
+    "PlaceCall",
+    "PlaceCallbackJobData",
+    "PlaceUserCallJobData",
     "PostCallJobData",
     "Route",
     "ScheduleCallbackCommand",

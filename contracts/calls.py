@@ -26,6 +26,7 @@ from contracts.fields import (
     AwareDatetime,
     FiniteFloat,
     Identifier,
+    PhoneNumber,
     Seconds,
     Text,
     TimeZoneName,
@@ -96,6 +97,9 @@ class _CallContract(Contract):
     tenant_id: Identifier = Field(description="The tenant the call belongs to.")
     conversation_id: Identifier = Field(description="The voice platform's conversation id.")
     agent_id: Identifier = Field(description="The voice agent that handled the call.")
+    caller_number: PhoneNumber | None = Field(
+        default=None, description="The caller's number (E.164), when the platform sent one."
+    )
 
     @model_validator(mode="before")
     @classmethod

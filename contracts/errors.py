@@ -6,7 +6,10 @@
     ├── TransientError      retry with backoff (timeouts, 5xx, 429, "not ready yet")
     │   └── NotReadyError   the upstream resource exists but is not finished
     └── PermanentError      retrying cannot help: straight to the dead-letter queue
-                            (validation errors, 4xx from a vendor, missing state)
+        │                   (validation errors, 4xx from a vendor, missing state)
+        └── OutcomeUnknown  an irreversible request may or may not have taken effect
+                            (a timeout after the request was sent): retrying could
+                            repeat it, so it is recorded for review instead
 
 Adapters translate vendor exceptions into these; nobody swallows them.
 """
@@ -26,3 +29,7 @@ class NotReadyError(TransientError):
 
 class PermanentError(SwitchboardError):
     """A failure no retry can fix; the message goes to the dead-letter queue at once."""
+
+
+class OutcomeUnknown(PermanentError):  # noqa: N818  (a state, not a bug)
+    """An irreversible request (placing a call) may or may not have taken effect."""

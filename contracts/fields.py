@@ -13,12 +13,15 @@ producer) instead of dying at the last step after the vendor calls were paid for
 - ``FiniteFloat``: no NaN or infinity (JSON has neither);
 - ``AwareDatetime``: carries an offset and lies between 1970 and 2200, so converting
   it to UTC can never overflow;
-- ``TimeZoneName``: an IANA zone this Python knows.
+- ``TimeZoneName``: an IANA zone this Python knows;
+- ``PhoneNumber``: E.164 (``+`` and 8 to 15 digits);
+- ``LocalTime``: a wall-clock time ``HH:MM`` or ``HH:MM:SS``, without offset.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -114,3 +117,33 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware_and_in_range)]
 
 TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 """An IANA time zone name, e.g. ``Europe/London``."""
+
+E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+
+
+def _e164(value: str) -> str:
+    if not re.fullmatch(E164_PATTERN, value):
+        raise ValueError("must be an E.164 number: + and 8 to 15 digits, e.g. +14155550123")
+    return value
+
+
+PhoneNumber = Annotated[
+    str,
+    AfterValidator(_e164),
+    Field(json_schema_extra={"pattern": E164_PATTERN}, examples=["+14155550123"]),
+]
+"""A phone number in E.164: ``+``, a country code and the number, 8 to 15 digits."""
+
+
+def _wall_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("must be a local wall-clock time without offset, e.g. 09:30")
+    return value.replace(microsecond=0)
+
+
+LocalTime = Annotated[
+    time,
+    AfterValidator(_wall_clock),
+    Field(json_schema_extra={"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"}),
+]
+"""A local wall-clock time, ``HH:MM`` or ``HH:MM:SS`` (seconds are kept, fractions dropped)."""

@@ -6,7 +6,8 @@ transcript.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +64,37 @@ class CallLogEntry(BaseModel):
     duration_secs: int | None = Field(default=None, description="Call length in seconds.")
     call_status: str | None = Field(default=None, description="The platform's call status.")
     started_at: AwareDatetime | None = Field(default=None, description="When the call started.")
+
+
+CallPurpose = Literal["daily", "callback"]
+"""Why an outbound call is made: a user's daily call, or a callback a caller asked for."""
+
+
+class OutboundCall(BaseModel):
+    """One attempt at one outbound call, as the call book holds it."""
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    id: str = Field(description="The call's id.")
+    tenant_id: str = Field(description="The tenant.")
+    purpose: CallPurpose = Field(description="`daily` or `callback`.")
+    user_id: str | None = Field(default=None, description="The user, for a daily call.")
+    conversation_id: str | None = Field(
+        default=None, description="The conversation that asked for it, for a callback."
+    )
+    local_date: date | None = Field(default=None, description="The user's local date.")
+    attempt: int = Field(description="1 for the first attempt.")
+    phone: str = Field(description="The number called, E.164.")
+    agent_id: str | None = Field(default=None, description="The voice agent.")
+    caller_id: str | None = Field(default=None, description="The number called from.")
+    status: str = Field(description="Where the call is (see the call book).")
+    due_at: datetime | None = Field(default=None, description="When it is (or was) due.")
+    job_id: str | None = Field(default=None, description="The tick job that queued it.")
+    provider_call_id: str | None = Field(default=None, description="The provider's call id.")
+    placed_at: datetime | None = Field(default=None, description="When the provider took it.")
+    ended_at: datetime | None = Field(default=None, description="When it ended.")
+    duration_secs: int | None = Field(default=None, description="Its length, once ended.")
+    error: str | None = Field(default=None, description="Why it failed, when it did.")
 
 
 def tenant_namespace(tenant_id: str) -> str:

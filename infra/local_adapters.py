@@ -16,6 +16,7 @@ LOCAL_ADAPTERS: dict[str, str] = {
     "embedder": "set SWITCHBOARD_OPENAI__API_KEY (or OPENAI_API_KEY)",
     "vectors": "set SWITCHBOARD_PINECONE__API_KEY and __INDEX_NAME, or SWITCHBOARD_QDRANT__URL",
     "transcripts": "set SWITCHBOARD_ELEVENLABS__API_KEY (or ELEVENLABS_API_KEY)",
+    "telephony": "set SWITCHBOARD_CALLKARO__API_KEY (or CALLKARO_API_KEY)",
     "broker": "set SWITCHBOARD_BROKER__URL (or REDIS_URL)",
     "database": "set SWITCHBOARD_DATABASE__URL (or DATABASE_URL)",
 }

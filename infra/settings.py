@@ -4,7 +4,8 @@ Environment variables use the prefix ``SWITCHBOARD_`` and ``__`` between section
 (``SWITCHBOARD_BROKER__URL``). The names the old Node services used are accepted too,
 with lower priority: ``REDIS_URL``, ``DATABASE_URL``, ``OPENAI_API_KEY``,
 ``OPENAI_BASE_URL``, ``PINECONE_API_KEY``, ``PINECONE_INDEX_NAME``,
-``ELEVENLABS_WEBHOOK_SECRET``, ``ELEVENLABS_API_KEY``.
+``ELEVENLABS_WEBHOOK_SECRET``, ``ELEVENLABS_API_KEY``, ``CALLKARO_API_KEY``,
+``CALLKARO_BASE_URL``, ``CALLKARO_AGENT_ID``, ``CALLKARO_WEBHOOK_SECRET``.
 
 This is the only module that reads ``os.environ``.
 """
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -32,10 +33,22 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "PINECONE_INDEX_NAME": ("pinecone", "index_name"),
     "ELEVENLABS_WEBHOOK_SECRET": ("elevenlabs", "webhook_secret"),
     "ELEVENLABS_API_KEY": ("elevenlabs", "api_key"),
+    "CALLKARO_API_KEY": ("callkaro", "api_key"),
+    "CALLKARO_BASE_URL": ("callkaro", "base_url"),
+    "CALLKARO_AGENT_ID": ("callkaro", "agent_id"),
+    "CALLKARO_WEBHOOK_SECRET": ("callkaro", "webhook_secret"),
 }
 """Variable names of the old Node services → (section, field)."""
 
-LOCAL_ADAPTER_NAMES = ("analyzer", "embedder", "vectors", "transcripts", "broker", "database")
+LOCAL_ADAPTER_NAMES = (
+    "analyzer",
+    "embedder",
+    "vectors",
+    "transcripts",
+    "telephony",
+    "broker",
+    "database",
+)
 """Local adapters ``SWITCHBOARD_ALLOW_LOCAL`` may name (see ``infra.local_adapters``)."""
 
 
@@ -128,6 +141,72 @@ class ElevenLabsSettings(VendorLimits):
         default=1800, description="Max age (and future skew) of a signature timestamp."
     )
     timeout_s: float = Field(default=10.0, description="Per request.")
+
+
+class CallKaroSettings(VendorLimits):
+    """The telephony provider (a CallKaro-style HTTP API); unset uses the simulator."""
+
+    api_key: SecretStr | None = Field(default=None, description="API key; unset: simulator.")
+    base_url: str = Field(default="https://api.callkaro.ai", description="API base URL.")
+    agent_id: str | None = Field(default=None, description="Default voice agent for calls.")
+    caller_id: str | None = Field(default=None, description="Default caller id (E.164).")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of its status webhooks."
+    )
+    signature_tolerance_s: int = Field(
+        default=300, description="Largest age (and future skew) of a timestamped signature."
+    )
+    timeout_s: float = Field(default=10.0, description="Per request; below the time limit.")
+
+
+class SimulatorSettings(BaseModel):
+    """The local telephony simulator: plays each call's status webhooks back to the API."""
+
+    webhook_url: str = Field(
+        default="http://127.0.0.1:8000/api/webhooks/callkaro",
+        description="Where the simulated status webhooks go.",
+    )
+    step_s: float = Field(default=0.5, ge=0, description="Pause between simulated events.")
+    outcomes: dict[str, Literal["completed", "failed", "no_answer", "busy"]] = Field(
+        default_factory=dict,
+        description='Outcome per number, e.g. {"+14155550100":"busy"}; others complete.',
+    )
+
+
+class DailyCallsSettings(BaseModel):
+    """Daily calls: the tick, the grace window and retries."""
+
+    tick_every_min: int = Field(
+        default=5, ge=1, le=60, description="Minutes between daily-calls ticks (divides 60)."
+    )
+    grace_min: int = Field(
+        default=30, ge=1, description="A call or slot later than this is missed, not made."
+    )
+    retries: int = Field(
+        default=2, ge=0, description="Retries of a failed, busy or unanswered call."
+    )
+    retry_after_min: int = Field(default=30, ge=1, description="Minutes before a retry.")
+    trigger_every_s: int = Field(
+        default=10, ge=1, description="`POST /api/queue/trigger` emits at most one tick per this."
+    )
+
+    @field_validator("tick_every_min")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_tick(self) -> DailyCallsSettings:
+        # A call due just after a tick is placed by the next one, a tick later: a
+        # shorter grace would mark every such call missed.
+        if self.grace_min <= self.tick_every_min:
+            raise ValueError(
+                f"grace_min ({self.grace_min}) must be longer than tick_every_min "
+                f"({self.tick_every_min})"
+            )
+        return self
 
 
 class ApiSettings(BaseModel):
@@ -265,6 +344,9 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     vectors: VectorSettings = Field(default_factory=VectorSettings)
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
+    callkaro: CallKaroSettings = Field(default_factory=CallKaroSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    daily_calls: DailyCallsSettings = Field(default_factory=DailyCallsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     steps: StepSettings = Field(default_factory=StepSettings)
     actors: dict[str, ActorOverride] = Field(

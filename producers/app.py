@@ -14,13 +14,29 @@ import falcon
 
 from infra.health import HealthMonitor
 from infra.intake import Intake
-from infra.store.protocols import CallQueries, JobLedger, JobQueries, TenantDirectory
+from infra.store.protocols import (
+    CallQueries,
+    JobLedger,
+    JobQueries,
+    OutboundCallBook,
+    TenantDirectory,
+    UserDirectory,
+)
 from producers.auth import BearerAuth
 from producers.errors import install_error_handling
 from producers.ports import SimilarityIndex
 from producers.resources.calls import CallFinder, CallResource, SimilarCallsResource
 from producers.resources.health import Liveness, Readiness
 from producers.resources.jobs import JobResource
+from producers.resources.queue import QueueReport, QueueStatusResource, QueueTriggerResource
+from producers.resources.telephony import TelephonyWebhook
+from producers.resources.users import (
+    CallPreferencesResource,
+    UserCallsResource,
+    UserResource,
+    UserScope,
+    UsersResource,
+)
 from producers.resources.webhooks import CallEndedWebhook
 
 
@@ -41,6 +57,12 @@ class ApiDeps:
         calls: The calls read side.
         vectors: The vector index, for similar calls.
         health: Answers ``/readyz``.
+        users: Users called every day.
+        outbound: The call book (telephony status webhooks, users' calls).
+        telephony_secret: The telephony webhooks' HMAC secret; None answers 503.
+        telephony_tolerance_s: Largest age (and future skew) of a timestamped signature.
+        queue_report: Builds ``GET /api/queue/status``.
+        trigger_every_s: ``POST /api/queue/trigger`` emits at most one tick per this.
         clock: Current unix time (fixed in tests).
     """
 
@@ -56,6 +78,12 @@ class ApiDeps:
     calls: CallQueries
     vectors: SimilarityIndex
     health: HealthMonitor
+    users: UserDirectory
+    outbound: OutboundCallBook
+    telephony_secret: str | None
+    telephony_tolerance_s: float
+    queue_report: QueueReport
+    trigger_every_s: int
     clock: Callable[[], float] = time.time
 
 
@@ -85,5 +113,47 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
     app.add_route(
         "/api/calls/{conversation_id}/similar",
         SimilarCallsResource(auth=auth, finder=finder, vectors=deps.vectors),
+    )
+    app.add_route(
+        "/api/webhooks/callkaro",
+        TelephonyWebhook(
+            book=deps.outbound,
+            secret=deps.telephony_secret,
+            tolerance_s=deps.telephony_tolerance_s,
+            max_body_bytes=deps.max_body_bytes,
+            max_json_depth=deps.max_json_depth,
+            clock=deps.clock,
+        ),
+    )
+    app.add_route("/api/queue/status", QueueStatusResource(auth=auth, reporter=deps.queue_report))
+    app.add_route(
+        "/api/queue/trigger",
+        QueueTriggerResource(
+            auth=auth, intake=deps.intake, every_s=deps.trigger_every_s, clock=deps.clock
+        ),
+    )
+    users = UserScope(deps.users, deps.tenants)
+    app.add_route(
+        "/api/users",
+        UsersResource(
+            auth=auth,
+            scope=users,
+            max_body_bytes=deps.max_body_bytes,
+            max_json_depth=deps.max_json_depth,
+        ),
+    )
+    app.add_route("/api/users/{user_id}", UserResource(auth=auth, scope=users))
+    app.add_route(
+        "/api/users/{user_id}/call-preferences",
+        CallPreferencesResource(
+            auth=auth,
+            scope=users,
+            max_body_bytes=deps.max_body_bytes,
+            max_json_depth=deps.max_json_depth,
+        ),
+    )
+    app.add_route(
+        "/api/users/{user_id}/calls",
+        UserCallsResource(auth=auth, scope=users, outbound=deps.outbound),
     )
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -141,9 +142,18 @@ class LegacyTranscript(_Model):
     messages: list[WebhookTurn] = Field(default_factory=list, description="The turns.")
 
 
+class PhoneCall(_Model):
+    """The telephony leg of a call, when it came over a phone line."""
+
+    external_number: Annotated[Text | None, BeforeValidator(_number_as_text)] = Field(
+        default=None, description="The caller's number, as the platform wrote it."
+    )
+
+
 class CallMetadata(_Model):
     """The call's metadata block."""
 
+    phone_call: PhoneCall | None = Field(default=None, description="The phone line, if any.")
     start_time_unix_secs: UnixSeconds | None = Field(default=None, description="Call start.")
     call_duration_secs: Seconds | None = Field(default=None, description="Call length.")
 
@@ -262,4 +272,19 @@ def to_contract(
         duration_secs=metadata.call_duration_secs,
         call_status=data.status,
         timezone=binding.tenant.timezone,
+        caller_number=e164(metadata.phone_call.external_number if metadata.phone_call else None),
     )
+
+
+def e164(number: str | None) -> str | None:
+    """The number in E.164 when it can be read as one, else None.
+
+    Spaces, dashes, dots and parentheses are dropped; a number without a leading ``+``
+    cannot be told from a national one, so it is not guessed at. A number that is not
+    usable only costs the callback its number (it becomes ``unplaceable``), never the
+    webhook.
+    """
+    if number is None:
+        return None
+    compact = re.sub(r"[\s().-]", "", number)
+    return compact if re.fullmatch(r"\+[1-9][0-9]{7,14}", compact) else None

@@ -4,8 +4,9 @@ gunicorn calls ``application()`` in each worker after the fork (``preload_app`` 
 so every database pool, Redis connection and background thread belongs to the process
 that uses it. Nothing happens at import time.
 
-The API builds only what it uses: the SQL store, a publisher on the bus, and the vector
-index (for similar calls). Two threads run beside the request threads: the dispatcher,
+The API builds only what it uses: the SQL store (jobs, calls, users, the call book), a
+publisher on the bus, the vector index (for similar calls) and a short-timeout Redis
+client for the queue status. Two threads run beside the request threads: the dispatcher,
 which publishes accepted jobs so no request waits on the broker, and the health
 monitor, which probes the database (required) and the broker (reported, not required)
 for ``/readyz``.
@@ -27,14 +28,17 @@ from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
 from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
 from infra.logs import configure_logging, get_logger
+from infra.queue_report import QueueReporter
 from infra.settings import Settings, load_settings
 from infra.store.calls import SqlCallQueries
+from infra.store.dialing import call_book
 from infra.store.engine import create_engine, ping
 from infra.store.job_views import SqlJobQueries
-from infra.store.jobs import SqlJobLedger
+from infra.store.jobs import SqlJobLedger, utc_now
 from infra.store.migrate import ensure_migrated
 from infra.store.tenants import SqlTenantDirectory
-from infra.vendors.wiring import Adapters
+from infra.store.users import users_of
+from infra.vendors.wiring import Adapters, telephony_webhook_secret
 from producers.app import ApiDeps, create_app
 
 
@@ -97,6 +101,7 @@ def build_api(settings: Settings) -> Api:
     closers.append(monitor.stop)
     secret = settings.elevenlabs.webhook_secret
     admin = settings.admin_token
+    jobs = SqlJobQueries(engine)
     deps = ApiDeps(
         max_body_bytes=settings.api.max_body_bytes,
         max_json_depth=settings.intake.max_json_depth,
@@ -106,10 +111,18 @@ def build_api(settings: Settings) -> Api:
         tenants=SqlTenantDirectory(engine),
         ledger=ledger,
         intake=Intake(ledger, dispatcher),
-        jobs=SqlJobQueries(engine),
+        jobs=jobs,
         calls=SqlCallQueries(engine),
         vectors=vectors,
         health=monitor,
+        users=users_of(engine, settings.daily_calls),
+        outbound=call_book(engine, settings.daily_calls),
+        telephony_secret=telephony_webhook_secret(settings),
+        telephony_tolerance_s=settings.callkaro.signature_tolerance_s,
+        queue_report=QueueReporter(
+            probe.client, settings.broker.namespace, jobs, settings.daily_calls, utc_now
+        ),
+        trigger_every_s=settings.daily_calls.trigger_every_s,
     )
     get_logger(__name__).info(
         "api ready", adapters=adapters.labels, local=adapters.local + embedded_in_use(settings)

@@ -1,12 +1,17 @@
 """The scheduler's composition root: one clock process that turns time into messages.
 
-``python -m scheduler`` (or ``switchboard scheduler``) runs :func:`main`. Two ticks, each
-of which acquires or renews the leader lease ``<namespace>:scheduler:leader`` and works
-only while it holds it:
+``python -m scheduler`` (or ``switchboard scheduler``) runs :func:`main`, APScheduler 3
+in UTC. Every job acquires or renews the leader lease ``<namespace>:scheduler:leader``
+and works only while it holds it:
 
 - the inbox relay, every ``relay_interval_s``: publishes accepted jobs intake could not;
 - the stall check, every ``stall_check_interval_s``: re-drives published jobs that made
-  no progress for ``stalled_after_s`` (``scheduler.redrive``).
+  no progress for ``stalled_after_s`` (``scheduler.redrive``);
+- the cron ticks (``infra.ticks``), every ``daily_calls.tick_every_min`` minutes and
+  once at start: ``daily-calls`` (users whose local call time has come, and retries)
+  and ``callbacks-due``. Each emits every slot since the last one it recorded, within
+  the grace window (``scheduler.ticks``); a slot is a job deduplicated on the slot, so
+  two replicas never emit one twice.
 
 APScheduler 3 cannot share a job store between processes (FIELD-NOTES), so the lease is
 what makes a second scheduler harmless. A tick that finds Redis unreachable logs one
@@ -20,19 +25,23 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 from typing import Protocol
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from contracts.errors import TransientError
 from infra.bus.broker import BrokerProbe
+from infra.bus.dispatch import InlineDispatcher
 from infra.bus.publisher import connect_publisher
 from infra.embedded import resolve_broker_url
 from infra.health import Dependency, HealthMonitor, ProbeServer
+from infra.intake import Intake
 from infra.lease import RedisLease
 from infra.local_adapters import (
     LocalAdapterRefused,
@@ -46,8 +55,11 @@ from infra.settings import SchedulerSettings, Settings, load_settings
 from infra.store.engine import create_engine, ping
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import DatabaseNotMigrated, ensure_migrated
+from infra.store.slots import SqlSchedulerSlots
+from infra.ticks import TICKS, TickSpec, cron_of, trigger_of
 from scheduler.redrive import redrive_stalled
 from scheduler.relay import relay_once
+from scheduler.ticks import emit_due_slots
 
 _log = get_logger(__name__)
 
@@ -97,10 +109,32 @@ class LeaderTick:
 
 
 def build_scheduler(
-    settings: SchedulerSettings, relay: Callable[[], object], stalls: Callable[[], object]
+    settings: SchedulerSettings,
+    relay: Callable[[], object],
+    stalls: Callable[[], object],
+    *,
+    ticks: Mapping[str, Callable[[], object]] | None = None,
+    tick_trigger: BaseTrigger | None = None,
+    tick_grace_s: int = 1800,
 ) -> BlockingScheduler:
-    """A blocking APScheduler running the relay and the stall check, starting now."""
+    """A blocking APScheduler running the relay, the stall check and the cron ticks.
+
+    Every job runs once now; the ticks then follow ``tick_trigger`` (a late fire is
+    still run within ``tick_grace_s``, and catches up on the slots it missed).
+    """
     scheduler = BlockingScheduler(timezone=UTC)
+    for job_id, tick in (ticks or {}).items():
+        if tick_trigger is None:
+            raise ValueError("cron ticks need a trigger")
+        scheduler.add_job(
+            tick,
+            tick_trigger,
+            id=job_id,
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=tick_grace_s,
+        )
     for job_id, tick, interval_s in (
         ("relay", relay, settings.relay_interval_s),
         ("stalled-jobs", stalls, settings.stall_check_interval_s),
@@ -171,6 +205,9 @@ def run(settings: Settings) -> None:
         try:
             if server is not None:
                 server.start()
+            intake = Intake(ledger, InlineDispatcher(publisher, ledger))
+            slots = SqlSchedulerSlots(engine)
+            daily = settings.daily_calls
             scheduler = build_scheduler(
                 config,
                 LeaderTick(
@@ -188,11 +225,30 @@ def run(settings: Settings) -> None:
                     ),
                     "stalled-jobs",
                 ),
+                ticks={
+                    spec.name: LeaderTick(
+                        lease,
+                        partial(
+                            _emit,
+                            spec,
+                            intake=intake,
+                            slots=slots,
+                            every=timedelta(minutes=daily.tick_every_min),
+                            grace=timedelta(minutes=daily.grace_min),
+                        ),
+                        spec.name,
+                    )
+                    for spec in TICKS
+                },
+                tick_trigger=trigger_of(daily),
+                tick_grace_s=daily.grace_min * 60,
             )
             _stop_on_signals(scheduler)
             _log.info(
                 "scheduler.started",
                 relay_interval_s=config.relay_interval_s,
+                ticks=[spec.name for spec in TICKS],
+                cron=cron_of(daily),
                 local=embedded_in_use(settings),
             )
             scheduler.start()
@@ -205,6 +261,19 @@ def run(settings: Settings) -> None:
             publisher.close()
     finally:
         engine.dispose()
+
+
+def _emit(
+    spec: TickSpec,
+    *,
+    intake: Intake,
+    slots: SqlSchedulerSlots,
+    every: timedelta,
+    grace: timedelta,
+) -> int:
+    return emit_due_slots(
+        spec, intake=intake, slots=slots, now=datetime.now(UTC), every=every, grace=grace
+    )
 
 
 def _release(lease: Lease) -> None:

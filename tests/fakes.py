@@ -14,9 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts import CallAnalysis, HealthAnswer, TranscriptTurn
-from contracts.errors import PermanentError
-from contracts.values import CallLogEntry, ConversationSnapshot, VectorMatch, VectorRecord
+from contracts import CallAnalysis, HealthAnswer, PlaceCall, TranscriptTurn
+from contracts.errors import PermanentError, SwitchboardError
+from contracts.values import (
+    CallLogEntry,
+    ConversationSnapshot,
+    OutboundCall,
+    VectorMatch,
+    VectorRecord,
+)
 from infra.store.records import MessageRef
 
 
@@ -28,6 +34,8 @@ class ScheduledCallback:
     conversation_id: str
     due_at: datetime
     reason: str
+    phone: str | None = None
+    agent_id: str | None = None
     status: str = "scheduled"
 
 
@@ -58,13 +66,25 @@ class InMemoryCallStore:
         self.call_logs[(entry.tenant_id, entry.conversation_id)] = entry
 
     def schedule_callback(
-        self, *, tenant_id: str, conversation_id: str, due_at: datetime, reason: str
+        self,
+        *,
+        tenant_id: str,
+        conversation_id: str,
+        due_at: datetime,
+        reason: str,
+        phone: str | None = None,
+        agent_id: str | None = None,
     ) -> bool:
         """Record a scheduled callback; False (and no change) when one exists."""
         if (tenant_id, conversation_id) in self.callbacks:
             return False
         self.callbacks[(tenant_id, conversation_id)] = ScheduledCallback(
-            tenant_id=tenant_id, conversation_id=conversation_id, due_at=due_at, reason=reason
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            due_at=due_at,
+            reason=reason,
+            phone=phone,
+            agent_id=agent_id,
         )
         return True
 
@@ -327,3 +347,86 @@ class RecordingDeferral:
         """Count one deferral; return a fixed delay."""
         self.deferred += 1
         return 1000
+
+
+@dataclass
+class FixedDialPlan:
+    """A dial plan (DialPlan) that queues a fixed list of calls under the claiming job.
+
+    Like the SQL call book, a second claim by the same job returns the calls still
+    queued under it; ``claims`` records every (kind, slot, job) asked for.
+    """
+
+    daily: list[OutboundCall] = field(default_factory=list)
+    callbacks: list[OutboundCall] = field(default_factory=list)
+    claims: list[tuple[str, datetime, str]] = field(default_factory=list)
+
+    def claim_daily_calls(self, slot: datetime, job_id: str) -> list[OutboundCall]:
+        """The daily calls, stamped with the job."""
+        self.claims.append(("daily", slot, job_id))
+        return [c.model_copy(update={"job_id": job_id}) for c in self.daily]
+
+    def claim_callbacks(self, slot: datetime, job_id: str) -> list[OutboundCall]:
+        """The callback calls, stamped with the job."""
+        self.claims.append(("callbacks", slot, job_id))
+        return [c.model_copy(update={"job_id": job_id}) for c in self.callbacks]
+
+
+@dataclass
+class InMemoryCallBook:
+    """The placement states of calls (CallBook), as the SQL call book moves them."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    provider_ids: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def start_placing(self, call_id: str) -> bool:
+        """queued → placing; placing (an interrupted delivery) → unknown."""
+        status = self.statuses.get(call_id)
+        if status == "queued":
+            self.statuses[call_id] = "placing"
+            return True
+        if status == "placing":
+            self.statuses[call_id] = "unknown"
+        return False
+
+    def placed(self, call_id: str, provider_call_id: str) -> None:
+        """Record the provider's id; placing → placed."""
+        self.provider_ids[call_id] = provider_call_id
+        if self.statuses.get(call_id) == "placing":
+            self.statuses[call_id] = "placed"
+
+    def requeue(self, call_id: str, error: str) -> None:
+        """placing → queued."""
+        if self.statuses.get(call_id) == "placing":
+            self.statuses[call_id] = "queued"
+            self.errors[call_id] = error
+
+    def fail(self, call_id: str, error: str, *, unknown: bool = False) -> None:
+        """queued/placing → failed (or unknown)."""
+        if self.statuses.get(call_id) in ("queued", "placing"):
+            self.statuses[call_id] = "unknown" if unknown else "failed"
+            self.errors[call_id] = error
+
+
+@dataclass
+class FakeTelephony:
+    """A telephony provider (Telephony) that records placements and can fail.
+
+    Attributes:
+        placed: Every command it accepted, in order.
+        failure: Raised by the next ``place`` instead of placing (then cleared).
+        vendor: The vendor name, or None like a local adapter.
+    """
+
+    placed: list[PlaceCall] = field(default_factory=list)
+    failure: SwitchboardError | None = None
+    vendor: str | None = None
+
+    def place(self, command: PlaceCall) -> str:
+        """Accept the call (or raise the set failure); return ``prov-<n>``."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+        self.placed.append(command)
+        return f"prov-{len(self.placed)}"

@@ -28,6 +28,7 @@ WHAT_TO_SET = {
     "embedder": "SWITCHBOARD_OPENAI__API_KEY",
     "vectors": "SWITCHBOARD_QDRANT__URL",
     "transcripts": "SWITCHBOARD_ELEVENLABS__API_KEY",
+    "telephony": "SWITCHBOARD_CALLKARO__API_KEY",
     "broker": "SWITCHBOARD_BROKER__URL",
     "database": "SWITCHBOARD_DATABASE__URL",
 }

@@ -46,6 +46,7 @@ def run(
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,
+            caller_number=event.caller_number,
             transcript=event.transcript,
             analysis=_analysis(event, analyzer=analyzer, calls=calls, now=now),
             started_at=event.started_at,

@@ -61,6 +61,7 @@ def _transcribed(
         tenant_id=job.tenant_id,
         conversation_id=job.conversation_id,
         agent_id=job.agent_id,
+        caller_number=job.caller_number,
         transcript=list(transcript),
         started_at=job.started_at,
         duration_secs=duration_secs,

@@ -80,6 +80,7 @@ def run(event: CallAnalyzed, *, embedder: Embedder, index: VectorIndex) -> list[
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,
+            caller_number=event.caller_number,
             analysis=event.analysis,
             vector_ids=ids,
             started_at=event.started_at,

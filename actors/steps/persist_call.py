@@ -50,6 +50,7 @@ def run(event: CallIndexed, *, calls: CallRecords) -> list[Contract]:
             tenant_id=event.tenant_id,
             conversation_id=event.conversation_id,
             agent_id=event.agent_id,
+            caller_number=event.caller_number,
             callback=callback,
         )
     ]

@@ -33,5 +33,7 @@ def run(command: ScheduleCallbackCommand, *, callbacks: CallbackBook) -> list[Co
         conversation_id=command.conversation_id,
         due_at=command.callback.due_at,
         reason=command.callback.reason,
+        phone=command.caller_number,
+        agent_id=command.agent_id,
     )
     return []

@@ -8,8 +8,9 @@ A message on the wire is a Dramatiq message whose single argument is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from contracts import Contract
 
@@ -43,6 +44,23 @@ class Envelope:
         )
 
 
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A publisher that also enqueues a fan-out in a few round trips."""
+
+    def publish(self, envelope: Envelope) -> str:
+        """Enqueue one envelope; return the broker's message id."""
+        ...
+
+    def publish_many(self, envelopes: Sequence[Envelope]) -> list[str]:
+        """Enqueue every envelope, in order; return their message ids.
+
+        Raises:
+            TransientError: The broker could not be reached (some may be enqueued).
+        """
+        ...
+
+
 class Publisher(Protocol):
     """Puts contracts on the bus."""
 
@@ -65,3 +83,7 @@ class InMemoryPublisher:
         """Append the envelope and return its position as the message id."""
         self.published.append(envelope)
         return str(len(self.published))
+
+    def publish_many(self, envelopes: Sequence[Envelope]) -> list[str]:
+        """Append every envelope; return their positions."""
+        return [self.publish(envelope) for envelope in envelopes]

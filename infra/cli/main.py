@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from infra.cli import bus, db, processes, schemas, tenants
+from infra.cli import bus, db, processes, schemas, tenants, users
 from infra.cli.output import out
 from infra.demo.runner import run_demo
 from infra.settings import load_settings
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(users.app, name="users")
 app.add_typer(schemas.app, name="contracts")
 app.add_typer(bus.app, name="dead-letters")
 app.command()(bus.queues)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from contracts.fields import E164_PATTERN, is_identifier
 from infra.cli.output import fail, out
 from infra.cli.store import migrated_engine
 from infra.settings import load_settings
@@ -107,3 +109,46 @@ def key(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None
     console = out()
     console.print(f"New API key of {name} (the old key no longer works; shown only once):")
     console.print(new_key, markup=False)
+
+
+@app.command("call-line")
+def call_line(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", help="The telephony agent id for the tenant's outbound calls."),
+    ] = None,
+    caller_id: Annotated[
+        str | None, typer.Option("--caller-id", help="The number to call from, E.164.")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Use the defaults (SWITCHBOARD_CALLKARO__…) again.")
+    ] = False,
+) -> None:
+    """Set the agent and caller id of a tenant's outbound calls (daily calls, callbacks).
+
+    Without options, print them. They override ``SWITCHBOARD_CALLKARO__AGENT_ID`` and
+    ``__CALLER_ID`` for this tenant's calls queued from now on.
+    """
+    if agent is not None and not is_identifier(agent):
+        fail(f"invalid --agent {agent!r}", hint="1 to 128 letters, digits and ._:-")
+    if caller_id is not None and not re.fullmatch(E164_PATTERN, caller_id):
+        fail(f"invalid --caller-id {caller_id!r}", hint="an E.164 number, e.g. +14155550123")
+    settings = load_settings()
+    with migrated_engine(settings) as engine:
+        directory = SqlTenantDirectory(engine)
+        try:
+            if reset or agent is not None or caller_id is not None:
+                current = (None, None) if reset else directory.call_line(name)
+                directory.set_call_line(
+                    name,
+                    agent_id=agent if agent is not None else current[0],
+                    caller_id=caller_id if caller_id is not None else current[1],
+                )
+            line = directory.call_line(name)
+        except LookupError:
+            fail(f"no tenant named {name!r}", hint="`switchboard tenants list` shows them")
+    out().print(
+        f"{name}: outbound agent {line[0] or '(default)'}, caller id {line[1] or '(default)'}",
+        markup=False,
+    )

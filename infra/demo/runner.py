@@ -5,7 +5,9 @@ every run is clean) with the embedded defaults only: its child processes get an
 environment stripped of ``SWITCHBOARD_*`` and the legacy variable names, so a vendor
 configured for real work is never called with sample data. It plays the live-call
 service (checkpoints in Valkey) and ElevenLabs (signed webhooks, conversation files
-that appear a few seconds late), then reads the results back through the API.
+that appear a few seconds late), then reads the results back through the API. Its
+daily-calls section (``infra.demo.daily``) adds users in several zones, triggers a tick
+and watches the telephony simulator's calls complete.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from infra.cli.launch import api_argv, scheduler_argv, worker_argv
 from infra.cli.stack import ProcessSpec, Stack, child_env
+from infra.demo.daily import BUSY_NUMBER, daily_calls_table, run_daily_calls
 from infra.demo.report import print_report
 from infra.demo.samples import Sample, conversation_document, load_samples, webhook_payload
 from infra.demo.signing import SIGNATURE_HEADER, sign
@@ -113,7 +116,10 @@ def _drive(run: DemoRun, stack: Stack, console: Console, api_url: str) -> None:
         _post_all(run, client, console)
         _post_invalid(run, client)
         _poll(run, client, stack, console)
+        daily = run_daily_calls(client, run.admin_token, TENANT, console)
+        run.checks.extend(daily.checks)
         print_report(console, run.samples, run.views, run.checks, _similar(run, client))
+        console.print(daily_calls_table(daily))
 
 
 def _add_tenant(database_url: str) -> None:
@@ -156,6 +162,11 @@ def _specs(run: DemoRun, *, port: int, broker_url: str, database_url: str) -> li
             "SWITCHBOARD_SCHEDULER__RELAY_INTERVAL_S": "1",
             # Short first backoff: the late transcripts are polled within seconds.
             "SWITCHBOARD_STEPS__MIN_BACKOFF_MS": "500",
+            # The telephony simulator plays status webhooks back to this API, quickly,
+            # and answers one demo number busy.
+            "SWITCHBOARD_SIMULATOR__WEBHOOK_URL": f"http://127.0.0.1:{port}/api/webhooks/callkaro",
+            "SWITCHBOARD_SIMULATOR__STEP_S": "0.2",
+            "SWITCHBOARD_SIMULATOR__OUTCOMES": json.dumps({BUSY_NUMBER: "busy"}),
         },
         drop_prefixes=("SWITCHBOARD_", *LEGACY_NAMES),
     )

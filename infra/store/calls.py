@@ -91,9 +91,18 @@ class SqlCallStore:
             )
 
     def schedule_callback(
-        self, *, tenant_id: str, conversation_id: str, due_at: datetime, reason: str
+        self,
+        *,
+        tenant_id: str,
+        conversation_id: str,
+        due_at: datetime,
+        reason: str,
+        phone: str | None = None,
+        agent_id: str | None = None,
     ) -> bool:
         """Record a callback due at ``due_at`` with status ``scheduled``.
+
+        ``phone`` is the caller's number; without one the callback cannot be placed.
 
         Returns:
             False when this tenant's conversation already had one (nothing changes).
@@ -105,6 +114,8 @@ class SqlCallStore:
                 due_at=due_at,
                 reason=reason,
                 status="scheduled",
+                phone=phone,
+                agent_id=agent_id,
                 created_at=self._clock(),
             )
             result = conn.execute(

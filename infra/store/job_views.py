@@ -40,6 +40,19 @@ class SqlJobQueries:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
+    def job_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Jobs last updated since ``since``, counted by kind and status."""
+        query = (
+            sa.select(JOBS.c.kind, JOBS.c.status, sa.func.count())
+            .where(JOBS.c.updated_at >= since)
+            .group_by(JOBS.c.kind, JOBS.c.status)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with transaction(self._engine) as conn:
+            for kind, status, count in conn.execute(query):
+                counts.setdefault(kind, {})[status] = int(count)
+        return counts
+
     def job_view(self, job_id: str, *, tenant_id: str | None) -> JobView | None:
         """The job, or None if unknown or (with ``tenant_id``) another tenant's."""
         query = (

@@ -210,14 +210,21 @@ def _record_children(
     lookup and one insert per child would hold every sibling's report for seconds.
     """
     unique = list({child.key: child for child in children if child.key != parent}.values())
-    known: dict[str, str | None] = {}
-    for chunk in _chunks([child.key for child in unique]):
-        rows = conn.execute(
+    if not unique:
+        return
+    # Every message of the job, read in one range scan of the primary key: lookups by
+    # hundreds of keys at a time were planned as sequential scans once PostgreSQL
+    # switched the repeated statement to a generic plan (3 s for a redelivered tick).
+    wanted = {child.key for child in unique}
+    known: dict[str, str | None] = {
+        row.key: row.parent_key
+        for row in conn.execute(
             sa.select(JOB_MESSAGES.c.key, JOB_MESSAGES.c.parent_key).where(
-                JOB_MESSAGES.c.job_id == job_id, JOB_MESSAGES.c.key.in_(chunk)
+                JOB_MESSAGES.c.job_id == job_id
             )
-        ).all()
-        known.update((row.key, row.parent_key) for row in rows)
+        )
+        if row.key in wanted
+    }
     new = [
         message_row(job_id, child, now, status="queued", attempts=0, parent_key=parent)
         for child in unique

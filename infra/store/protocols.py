@@ -9,17 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from contracts.users import CallPreferences, NewUser
+from contracts.values import OutboundCall
 from infra.store.records import (
     AcceptedJob,
     AgentBinding,
     AgentKind,
     CallView,
+    EventOutcome,
     InboxEntry,
     JobView,
     MessageRef,
     PendingJob,
     StalledJob,
+    TelephonyEvent,
     Tenant,
+    UserRecord,
 )
 
 
@@ -138,4 +143,38 @@ class CallQueries(Protocol):
 
     def call_views(self, conversation_ids: Sequence[str], *, tenant_id: str) -> list[CallView]:
         """Several calls of one tenant, in the order given (unknown ids skipped)."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """Users called every day, and their call preferences."""
+
+    def add_user(self, tenant_id: str, user: NewUser) -> UserRecord:
+        """Add a user of ``tenant_id``; their first call is computed from now."""
+        ...
+
+    def get_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord | None:
+        """One user (of ``tenant_id`` unless None), or None."""
+        ...
+
+    def set_preferences(
+        self, user_id: str, preferences: CallPreferences, *, tenant_id: str | None
+    ) -> UserRecord | None:
+        """Replace a user's call preferences; None when there is no such user."""
+        ...
+
+    def list_users(self, *, tenant_id: str | None, limit: int = 100) -> list[UserRecord]:
+        """Users (of one tenant unless None), by name."""
+        ...
+
+
+class OutboundCallBook(Protocol):
+    """The API's side of the call book: status webhooks in, users' calls out."""
+
+    def apply_event(self, event: TelephonyEvent) -> EventOutcome:
+        """Record a telephony status event and apply it if it moves its call forward."""
+        ...
+
+    def calls_of_user(self, user_id: str, *, limit: int = 100) -> list[OutboundCall]:
+        """A user's calls, newest first."""
         ...

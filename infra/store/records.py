@@ -19,10 +19,12 @@ message of a job moves ``queued → processing ⇄ retrying → completed | fail
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from contracts import CallAnalysis, Contract, HealthAnswer
+from contracts.users import CallPreferences
+from contracts.values import OutboundCall
 
 AgentKind = Literal["general", "health_check"]
 JobStatus = Literal["queued", "processing", "completed", "failed"]
@@ -202,3 +204,69 @@ class CallView:
     duration_secs: int | None
     callback: CallbackRecord | None
     health_answers: list[HealthAnswer] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user as the API shows them.
+
+    Attributes:
+        id: The user's id.
+        tenant_id: Their tenant.
+        name: Their name.
+        phone: Their number, E.164.
+        preferences: When they are called.
+        next_call_at: Their next call (UTC), None while calls are off.
+        next_local_date: The local date of that call.
+        created_at: When they were added.
+    """
+
+    id: str
+    tenant_id: str
+    name: str
+    phone: str
+    preferences: CallPreferences
+    next_call_at: datetime | None
+    next_local_date: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TelephonyEvent:
+    """A status webhook of the telephony provider, as the API read it.
+
+    Attributes:
+        event_key: Equal for every delivery of the same event.
+        status: One of ``EVENT_STATUSES``.
+        call_id: Our call id, when the provider echoed it back in the metadata.
+        provider_call_id: The provider's call id.
+        occurred_at: When it happened (the provider's timestamp, or when received).
+        duration_secs: The call's length, on its last event.
+        error: The provider's error message, if any.
+        payload: The event as received, kept with it.
+    """
+
+    event_key: str
+    status: str
+    call_id: str | None
+    provider_call_id: str | None
+    occurred_at: datetime
+    duration_secs: int | None
+    error: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What an event did.
+
+    Attributes:
+        outcome: ``applied``, ``ignored`` (not a valid transition), ``duplicate`` or
+            ``unknown_call``.
+        call: The call after the event (None for an unknown call).
+        retry: The retry it scheduled, if any.
+    """
+
+    outcome: str
+    call: OutboundCall | None
+    retry: OutboundCall | None = None

@@ -7,7 +7,7 @@ as an aware UTC datetime on every database (SQLite keeps no offset of its own).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +62,8 @@ class TenantRow(SQLModel, table=True):
     name: str
     timezone: str
     api_key_hash: str
+    call_agent_id: str | None = None
+    caller_id: str | None = None
     created_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -185,6 +187,9 @@ class CallbackRow(SQLModel, table=True):
     due_at: datetime = Field(sa_type=UtcDateTime, index=True)
     reason: str = Field(sa_type=sa.Text)
     status: str = Field(default="scheduled", sa_column_kwargs={"server_default": "scheduled"})
+    phone: str | None = None
+    agent_id: str | None = None
+    call_id: str | None = None
     created_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -216,6 +221,103 @@ class VectorRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class UserRow(SQLModel, table=True):
+    """A user called every day at their local call time.
+
+    ``next_call_at`` is the UTC instant of their next call (None while calls are off),
+    ``next_local_date`` the local date it belongs to; ticks select on the index.
+    Times are stored as ``HH:MM:SS`` text.
+    """
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    name: str
+    phone: str
+    local_tz: str
+    call_time: str
+    call_enabled: bool
+    window_start: str | None = None
+    window_end: str | None = None
+    next_call_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
+    next_local_date: date | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class OutboundCallRow(SQLModel, table=True):
+    """One attempt at one outbound call: a user's daily call or a callback.
+
+    A daily call is unique per (user, local date, attempt); a callback per (tenant,
+    conversation, attempt). ``status`` runs ``scheduled`` (a retry waiting for its
+    ``due_at``) → ``queued`` → ``placing`` → ``placed`` → ``ringing`` →
+    ``in_progress`` → one of ``completed``, ``failed``, ``no_answer``, ``busy``; or
+    straight to ``missed``, ``unplaceable``, ``cancelled`` or ``unknown`` (the provider
+    may or may not have placed it: on-call reviews it).
+    """
+
+    __tablename__ = "outbound_calls"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "user_id", "local_date", "attempt", name="uq_outbound_calls_user_date_attempt"
+        ),
+        sa.UniqueConstraint(
+            "tenant_id", "conversation_id", "attempt", name="uq_outbound_calls_callback_attempt"
+        ),
+        sa.Index("ix_outbound_calls_status_due_at", "status", "due_at"),
+        sa.Index("ix_outbound_calls_job_id_status", "job_id", "status"),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id")
+    purpose: str
+    user_id: str | None = Field(default=None, foreign_key="users.id")
+    conversation_id: str | None = None
+    local_date: date | None = None
+    attempt: int
+    phone: str
+    agent_id: str | None = None
+    caller_id: str | None = None
+    status: str
+    due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    job_id: str | None = None
+    provider_call_id: str | None = Field(default=None, index=True)
+    placed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    duration_secs: int | None = None
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class CallEventRow(SQLModel, table=True):
+    """A telephony status webhook, kept whether or not it changed its call."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (sa.UniqueConstraint("event_key", name="uq_call_events_event_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str
+    call_id: str | None = Field(default=None, index=True)
+    provider_call_id: str | None = None
+    status: str
+    outcome: str
+    deliveries: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    payload: dict[str, Any] = Field(sa_type=sa.JSON)
+    received_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class SchedulerSlotRow(SQLModel, table=True):
+    """The last slot each scheduler tick emitted, so a restart catches up."""
+
+    __tablename__ = "scheduler_slots"
+
+    name: str = Field(primary_key=True)
+    last_slot: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 def _table(name: str) -> sa.Table:
     return SQLModel.metadata.tables[name]
 
@@ -229,3 +331,7 @@ CALL_LOGS = _table("call_logs")
 CALLBACKS = _table("callbacks")
 HEALTH_ANSWERS = _table("health_answers")
 VECTORS = _table("vectors")
+USERS = _table("users")
+OUTBOUND_CALLS = _table("outbound_calls")
+CALL_EVENTS = _table("call_events")
+SCHEDULER_SLOTS = _table("scheduler_slots")

@@ -126,6 +126,37 @@ class SqlTenantDirectory:
                 raise LookupError(f"no tenant named {name!r}")
         return api_key
 
+    def set_call_line(self, name: str, *, agent_id: str | None, caller_id: str | None) -> None:
+        """Set the voice agent and caller id the tenant's outbound calls use (None: defaults).
+
+        Raises:
+            LookupError: No tenant has this name.
+        """
+        with transaction(self._engine) as conn:
+            result = conn.execute(
+                sa.update(TENANTS)
+                .where(TENANTS.c.name == name)
+                .values(call_agent_id=agent_id, caller_id=caller_id)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"no tenant named {name!r}")
+
+    def call_line(self, name: str) -> tuple[str | None, str | None]:
+        """The tenant's (outbound agent, caller id); (None, None) for the defaults.
+
+        Raises:
+            LookupError: No tenant has this name.
+        """
+        with transaction(self._engine) as conn:
+            row = conn.execute(
+                sa.select(TENANTS.c.call_agent_id, TENANTS.c.caller_id).where(
+                    TENANTS.c.name == name
+                )
+            ).first()
+        if row is None:
+            raise LookupError(f"no tenant named {name!r}")
+        return row.call_agent_id, row.caller_id
+
     def list_tenants(self) -> list[tuple[Tenant, list[tuple[str, AgentKind]]]]:
         """Every tenant, by name, with its (agent id, kind) bindings by agent id."""
         with transaction(self._engine) as conn:

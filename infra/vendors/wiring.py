@@ -14,7 +14,10 @@ Rules:
   The index uses the embedder's dimension, known from the settings alone;
 - transcripts: ElevenLabs when ``elevenlabs.api_key`` is set, else the local archive in
   ``<data_dir>/conversations``;
-- checkpoints: Redis at ``checkpoint.redis_url``, else the broker's.
+- checkpoints: Redis at ``checkpoint.redis_url``, else the broker's;
+- telephony: CallKaro when ``callkaro.api_key`` is set, else the call simulator, which
+  plays status webhooks back to ``simulator.webhook_url`` signed with
+  ``telephony_webhook_secret``.
 
 A vendor that is configured is used or the build fails: a half-configured vendor
 (a Pinecone key without an index, ``backend="qdrant"`` without a URL) raises
@@ -37,6 +40,8 @@ from qdrant_client import QdrantClient
 from infra.local_adapters import check_local
 from infra.settings import Settings
 from infra.store.vectors import SqlVectorIndex
+from infra.vendors.call_simulator import CallSimulator
+from infra.vendors.callkaro import CallKaroTelephony
 from infra.vendors.checkpoints import RedisCheckpointReader
 from infra.vendors.elevenlabs import ElevenLabsConversations, LocalConversationArchive
 from infra.vendors.local_analyzer import LocalAnalyzer
@@ -44,6 +49,7 @@ from infra.vendors.local_embedder import HashingEmbedder
 from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
 from infra.vendors.pinecone_index import PineconeVectorIndex
 from infra.vendors.qdrant_index import QdrantVectorIndex
+from infra.vendors.telephony_signing import simulator_secret
 
 
 @runtime_checkable
@@ -55,6 +61,7 @@ AnyAnalyzer = LocalAnalyzer | OpenAIAnalyzer
 AnyEmbedder = HashingEmbedder | OpenAIEmbedder
 AnyVectorIndex = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex
 AnyTranscriptSource = ElevenLabsConversations | LocalConversationArchive
+AnyTelephony = CallKaroTelephony | CallSimulator
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Adapters:
         self._vectors: AnyVectorIndex | None = None
         self._transcripts: AnyTranscriptSource | None = None
         self._checkpoints: RedisCheckpointReader | None = None
+        self._telephony: AnyTelephony | None = None
 
     @property
     def local(self) -> list[str]:
@@ -133,6 +141,12 @@ class Adapters:
             self._checkpoints, self.labels["checkpoints"] = self._build_checkpoints()
         return self._checkpoints
 
+    def telephony(self) -> AnyTelephony:
+        """The telephony provider that places outbound calls."""
+        if self._telephony is None:
+            self._telephony, self.labels["telephony"] = self._build_telephony()
+        return self._telephony
+
     def probes(self) -> list[Probe]:
         """A probe of every built adapter that talks to a service.
 
@@ -145,6 +159,7 @@ class Adapters:
             "vectors": self._vectors,
             "transcripts": self._transcripts,
             "checkpoints": self._checkpoints,
+            "telephony": self._telephony,
         }
         return [
             Probe(name, self.labels[name], adapter.ping)
@@ -215,6 +230,22 @@ class Adapters:
         self._closers.append(source.close)
         return source, "elevenlabs"
 
+    def _build_telephony(self) -> tuple[AnyTelephony, str]:
+        settings = self._settings
+        if settings.callkaro.api_key is None:
+            check_local(settings, "telephony")
+            simulator = CallSimulator(
+                settings.simulator.webhook_url,
+                _configured_or_simulator_secret(settings),
+                step_s=settings.simulator.step_s,
+                outcomes=settings.simulator.outcomes,
+            )
+            self._closers.append(simulator.close)
+            return simulator, simulator.label
+        callkaro = CallKaroTelephony(settings.callkaro)
+        self._closers.append(callkaro.close)
+        return callkaro, callkaro.label
+
     def _build_checkpoints(self) -> tuple[RedisCheckpointReader, str]:
         settings = self._settings
         client = redis.Redis.from_url(
@@ -224,6 +255,25 @@ class Adapters:
         )
         self._closers.append(client.close)
         return RedisCheckpointReader(client, settings.checkpoint.key_prefix), "redis"
+
+
+def telephony_webhook_secret(settings: Settings) -> str | None:
+    """The secret the telephony status webhooks are signed with.
+
+    The configured ``callkaro.webhook_secret``; else, while the simulator places the
+    calls (no ``callkaro.api_key``), the simulator's own secret in the data directory;
+    else None (the provider's webhooks cannot be verified).
+    """
+    if settings.callkaro.webhook_secret is None and settings.callkaro.api_key is not None:
+        return None
+    return _configured_or_simulator_secret(settings)
+
+
+def _configured_or_simulator_secret(settings: Settings) -> str:
+    configured = settings.callkaro.webhook_secret
+    if configured is not None:
+        return configured.get_secret_value()
+    return simulator_secret(settings.data_dir)
 
 
 def embedding_dimensions(settings: Settings) -> int:

@@ -10,7 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from pydantic import ValidationError
 
 from actors.pipeline import BoundStep
-from actors.pipelines import health_check, post_call
+from actors.pipelines import callbacks, daily_calls, health_check, post_call
 from actors.registry import Bus, message_refs, register_steps, resolve_options
 from actors.shell import StepShell
 from contracts import CONTRACTS
@@ -21,9 +21,12 @@ from infra.settings import ActorOverride, Settings, StepSettings
 from tests.builders import make_analysis
 from tests.fakes import (
     FakeEmbedder,
+    FakeTelephony,
     FakeTranscriptSource,
     FixedAnalyzer,
     FixedClock,
+    FixedDialPlan,
+    InMemoryCallBook,
     InMemoryCallStore,
     InMemoryCheckpoints,
     InMemoryVectorIndex,
@@ -38,6 +41,11 @@ def bound_steps(*, vendors: bool = False) -> list[BoundStep]:
     analyzer = FixedAnalyzer(make_analysis(), vendor="openai" if vendors else None)
     embedder = replace(FakeEmbedder(), vendor="openai" if vendors else None)
     index = replace(InMemoryVectorIndex(), vendor="pinecone" if vendors else None)
+    outbound = daily_calls.OutboundCallPorts(
+        plan=FixedDialPlan(),
+        book=InMemoryCallBook(),
+        telephony=FakeTelephony(vendor="callkaro" if vendors else None),
+    )
     return [
         *post_call.PIPELINE.bind(
             post_call.PostCallPorts(
@@ -53,6 +61,8 @@ def bound_steps(*, vendors: bool = False) -> list[BoundStep]:
         *health_check.PIPELINE.bind(
             health_check.HealthCheckPorts(checkpoints=InMemoryCheckpoints(), health=store)
         ),
+        *daily_calls.PIPELINE.bind(outbound),
+        *callbacks.PIPELINE.bind(outbound),
     ]
 
 
@@ -94,6 +104,10 @@ def test_step_positions_follow_each_pipeline_declaration() -> None:
         "persist_call": ("post_call", 3),
         "schedule_callback": ("post_call", 4),
         "record_health_check": ("health_check", 0),
+        "select_due_calls": ("daily_calls", 0),
+        "place_user_call": ("daily_calls", 1),
+        "select_due_callbacks": ("callbacks", 0),
+        "place_callback_call": ("callbacks", 1),
     }
 
 
@@ -151,7 +165,7 @@ def test_steps_share_the_throttle_of_the_vendor_they_call(broker: StubBroker) ->
     client = redis.Redis()  # never connects: the throttles are only wired here
     throttles = {
         vendor: Throttle(client, f"t:{vendor}", concurrency=1, rate_per_s=1, wait_timeout_s=0)
-        for vendor in ("openai", "pinecone")
+        for vendor in ("openai", "pinecone", "callkaro")
     }
     actors = register_steps(
         broker,
@@ -167,7 +181,8 @@ def test_steps_share_the_throttle_of_the_vendor_they_call(broker: StubBroker) ->
         held[name] = list(throttle.throttles) if isinstance(throttle, Throttles) else []
     assert held["analyze_call"] == [throttles["openai"]]
     assert held["index_call"] == [throttles["openai"], throttles["pinecone"]]
-    assert held["persist_call"] == held["record_health_check"] == []
+    assert held["place_user_call"] == held["place_callback_call"] == [throttles["callkaro"]]
+    assert held["persist_call"] == held["record_health_check"] == held["select_due_calls"] == []
 
 
 def test_a_step_calling_a_vendor_without_a_throttle_is_refused(broker: StubBroker) -> None:

@@ -117,6 +117,56 @@ def test_a_fan_out_publishes_every_child_and_reports_each_key() -> None:
     )
 
 
+@dataclass
+class OneByOnePublisher:
+    """A publisher without ``publish_many`` (the relay's, a test double's)."""
+
+    published: list[Envelope]
+
+    def publish(self, envelope: Envelope) -> str:
+        self.published.append(envelope)
+        return str(len(self.published))
+
+
+@dataclass
+class BatchRecordingPublisher(InMemoryPublisher):
+    """Records how the shell published: one call per batch or per message."""
+
+    calls: list[int] | None = None
+
+    def publish_many(self, envelopes: Sequence[Envelope]) -> list[str]:
+        self.calls = [*(self.calls or []), len(envelopes)]
+        return super().publish_many(envelopes)
+
+
+def test_a_fan_out_is_published_in_one_batch_when_the_publisher_can() -> None:
+    publisher, progress = BatchRecordingPublisher(), RecordingProgress()
+    job = make_post_call_job()
+    children = [make_transcribed(conversation_id=f"conv_{n}") for n in range(250)]
+
+    _shell(lambda _message: children, publisher, progress)(job.model_dump(mode="json"))
+
+    assert publisher.calls == [250]
+    assert publisher.published == [Envelope.of(child) for child in children]
+
+
+def test_a_fan_out_is_published_one_by_one_by_a_publisher_without_batches() -> None:
+    publisher, progress = OneByOnePublisher([]), RecordingProgress()
+    job = make_post_call_job()
+    children = [make_transcribed(conversation_id=f"conv_{n}") for n in range(3)]
+
+    StepShell(
+        step=_step(lambda _message: children),
+        publisher=publisher,
+        progress=progress,
+        refs=REFS,
+        throttle=None,
+        deferral=RecordingDeferral(),
+    )(job.model_dump(mode="json"))
+
+    assert publisher.published == [Envelope.of(child) for child in children]
+
+
 def test_a_step_may_not_publish_into_another_job() -> None:
     publisher, progress = InMemoryPublisher(), RecordingProgress()
 

@@ -8,8 +8,9 @@ import pytest
 
 from contracts.errors import TransientError
 from infra.bus.broker import BrokerProbe, SwitchboardBroker
-from infra.bus.publisher import connect_publisher
+from infra.bus.publisher import BATCH, connect_publisher
 from infra.bus.publishing import Envelope
+from infra.bus.queues import queue_depths
 from infra.settings import BrokerSettings
 from tests.bus.support import running_worker, wait_until
 
@@ -64,3 +65,43 @@ def test_the_broker_probe_answers_for_a_reachable_broker_and_raises_for_a_refusi
     BrokerProbe(redis_url, timeout_s=1)()
     with pytest.raises(TransientError, match="broker unreachable"):
         BrokerProbe("redis://127.0.0.1:1/0", timeout_s=0.5)()
+
+
+def test_a_fan_out_published_in_batches_is_consumed_whole_and_in_order(
+    make_broker: Callable[..., SwitchboardBroker], bus_settings: BrokerSettings, redis_url: str
+) -> None:
+    received: list[int] = []
+    consumer = make_broker()
+
+    def collect(payload: dict[str, Any]) -> None:
+        received.append(payload["n"])
+
+    dramatiq.actor(broker=consumer, actor_name="collect", queue_name="tests.fan_out")(collect)
+    publisher = connect_publisher(bus_settings, redis_url)
+    total = BATCH * 2 + 17  # three round trips, the last one partial
+    envelopes = [
+        Envelope(queue="tests.fan_out", actor="collect", payload={"n": n}, options={"job_id": "j"})
+        for n in range(total)
+    ]
+    try:
+        ids = publisher.publish_many(envelopes)
+        depth = queue_depths(publisher.broker.client, bus_settings.namespace, ["tests.fan_out"])
+        assert depth["tests.fan_out"].ready == total
+        with running_worker(consumer):
+            wait_until(lambda: len(received) == total, timeout_s=30)
+    finally:
+        publisher.close()
+
+    assert len(set(ids)) == total
+    assert sorted(received) == list(range(total))
+
+
+def test_a_fan_out_to_an_unreachable_broker_raises_a_transient_error() -> None:
+    settings = BrokerSettings(namespace="sbtest-down", socket_timeout_s=0.5)
+    publisher = connect_publisher(settings, "redis://127.0.0.1:1/0")
+    envelopes = [Envelope(queue="tests.echo", actor="echo", payload={}, options={})] * 3
+    try:
+        with pytest.raises(TransientError, match="3 of 3 messages not published"):
+            publisher.publish_many(envelopes)
+    finally:
+        publisher.close()

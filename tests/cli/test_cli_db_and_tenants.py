@@ -175,3 +175,48 @@ def test_a_tenant_without_agents_is_refused(runner: CliRunner, data_dir: Path) -
     result = runner.invoke(app, ["tenants", "add", "acme"])
     assert result.exit_code == 1
     assert "--agent" in result.stderr
+
+
+def test_tenants_call_line_sets_shows_and_resets_the_outbound_agent_and_caller_id(
+    runner: CliRunner, data_dir: Path
+) -> None:
+    _upgrade(runner)
+    runner.invoke(app, ["tenants", "add", "acme", "--agent", "agent_general"])
+
+    result = runner.invoke(
+        app,
+        ["tenants", "call-line", "acme", "--agent", "ck_agent_7", "--caller-id", "+14155550100"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "outbound agent ck_agent_7, caller id +14155550100" in result.stdout
+
+    shown = runner.invoke(app, ["tenants", "call-line", "acme"])
+    assert "ck_agent_7" in shown.stdout
+    engine = create_engine(f"sqlite:///{data_dir / 'switchboard.db'}")
+    try:
+        assert SqlTenantDirectory(engine).call_line("acme") == ("ck_agent_7", "+14155550100")
+    finally:
+        engine.dispose()
+
+    reset = runner.invoke(app, ["tenants", "call-line", "acme", "--reset"])
+    assert "outbound agent (default), caller id (default)" in reset.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["acme", "--caller-id", "555-0100"], "invalid --caller-id"),
+        (["acme", "--agent", "no spaces"], "invalid --agent"),
+        (["globex", "--agent", "a1"], "no tenant named 'globex'"),
+    ],
+)
+def test_tenants_call_line_refuses_bad_values_and_unknown_tenants(
+    runner: CliRunner, data_dir: Path, args: list[str], message: str
+) -> None:
+    _upgrade(runner)
+    runner.invoke(app, ["tenants", "add", "acme", "--agent", "agent_general"])
+
+    result = runner.invoke(app, ["tenants", "call-line", *args])
+
+    assert result.exit_code != 0
+    assert message in result.stderr

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from falcon import testing
 
@@ -15,7 +17,11 @@ from infra.bus.dispatch import InlineDispatcher
 from infra.bus.publishing import InMemoryPublisher, Publisher
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
+from infra.queue_report import QueueReporter
+from infra.settings import DailyCallsSettings
+from infra.sockets import free_port
 from infra.store.calls import SqlCallQueries, SqlCallStore
+from infra.store.dialing import SqlCallBook
 from infra.store.engine import create_engine, ping
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
@@ -23,8 +29,10 @@ from infra.store.migrate import upgrade
 from infra.store.progress import SqlJobProgress
 from infra.store.records import Tenant
 from infra.store.tenants import SqlTenantDirectory
+from infra.store.users import SqlUsers
 from infra.store.vectors import SqlVectorIndex
 from producers.app import ApiDeps, create_app
+from tests.fakes import FixedClock
 from tests.producers.api_support import (
     ADMIN_TOKEN,
     GENERAL_AGENT,
@@ -33,6 +41,8 @@ from tests.producers.api_support import (
     SECRET,
     TOLERANCE_S,
 )
+
+TELEPHONY_SECRET = "telephony-test-secret"
 
 
 @dataclass
@@ -47,6 +57,9 @@ class Store:
     queries: SqlCallQueries
     calls: SqlCallStore
     vectors: SqlVectorIndex
+    users: SqlUsers
+    outbound: SqlCallBook
+    clock: FixedClock
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,8 @@ def open_store(url: str) -> Store:
     """Migrate the database at ``url`` and open every repository on it."""
     upgrade(url)
     engine = create_engine(url)
+    # The users' and call book's clock: the API's fixed unix time, as a datetime.
+    clock = FixedClock(datetime.fromtimestamp(NOW, tz=UTC))
     return Store(
         engine=engine,
         tenants=SqlTenantDirectory(engine),
@@ -70,6 +85,9 @@ def open_store(url: str) -> Store:
         queries=SqlCallQueries(engine),
         calls=SqlCallStore(engine),
         vectors=SqlVectorIndex(engine),
+        users=SqlUsers(engine, clock=clock),
+        outbound=SqlCallBook(engine, clock=clock),
+        clock=clock,
     )
 
 
@@ -132,6 +150,20 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
             "calls": store.queries,
             "vectors": store.vectors,
             "health": database_monitor(store),
+            "users": store.users,
+            "outbound": store.outbound,
+            "telephony_secret": TELEPHONY_SECRET,
+            "telephony_tolerance_s": TOLERANCE_S,
+            # No broker behind the queue report unless a test passes one: it reports
+            # the broker unreachable (connection refused at once).
+            "queue_report": QueueReporter(
+                redis.Redis(port=free_port(), socket_timeout=0.5, socket_connect_timeout=0.5),
+                "switchboard",
+                store.jobs,
+                DailyCallsSettings(),
+                store.clock,
+            ),
+            "trigger_every_s": 10,
             "clock": lambda: float(NOW),
         }
         return testing.TestClient(create_app(ApiDeps(**(fields | overrides))))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.standins.callkaro_server import CallKaroStandIn
 from tests.standins.elevenlabs_server import ElevenLabsStandIn
 from tests.standins.openai_server import OpenAIStandIn
 from tests.standins.pinecone_server import PineconeStandIn
@@ -36,4 +37,11 @@ def pinecone_standin() -> Iterator[PineconeStandIn]:
 def elevenlabs_standin() -> Iterator[ElevenLabsStandIn]:
     """An ElevenLabs conversation API; its ``.url`` is the base URL."""
     with ElevenLabsStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def callkaro_standin() -> Iterator[CallKaroStandIn]:
+    """A CallKaro outbound-call API; its ``.url`` is the base URL."""
+    with CallKaroStandIn() as server:
         yield server

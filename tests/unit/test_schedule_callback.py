@@ -30,9 +30,20 @@ def test_a_callback_is_booked_as_scheduled_at_its_due_time() -> None:
             conversation_id=CONVERSATION_ID,
             due_at=command.callback.due_at,
             reason=command.callback.reason,
+            agent_id=AGENT_ID,
             status="scheduled",
         )
     }
+
+
+def test_the_callback_keeps_the_callers_number_for_placing_it_later() -> None:
+    callbacks = InMemoryCallStore()
+    command = _command().model_copy(update={"caller_number": "+14155550123"})
+
+    schedule_callback.run(command, callbacks=callbacks)
+
+    booked = callbacks.callbacks[(TENANT_ID, CONVERSATION_ID)]
+    assert (booked.phone, booked.agent_id) == ("+14155550123", AGENT_ID)
 
 
 def test_a_replayed_command_is_a_no_op_that_keeps_the_first_callback() -> None:

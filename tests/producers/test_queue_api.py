@@ -1,0 +1,121 @@
+"""``GET /api/queue/status`` and ``POST /api/queue/trigger`` (the old service's admin paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from falcon import testing
+
+from contracts import CONTRACTS, DailyCallsTick
+from infra.bus.publishing import InMemoryPublisher
+from infra.queue_report import PIPELINES, QueueReporter
+from infra.settings import DailyCallsSettings
+from tests.producers.api_support import ADMIN_TOKEN, NOW, assert_problem
+from tests.producers.conftest import ClientFactory, Store, TenantFixture
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    yield client
+    client.close()
+
+
+def test_every_queue_a_contract_routes_to_belongs_to_a_pipeline() -> None:
+    routed = {c.route.queue for c in CONTRACTS}
+
+    assert set().union(*PIPELINES.values()) == routed
+
+
+def test_a_tenant_key_may_not_see_or_trigger_the_shared_queues(
+    client: testing.TestClient, acme: TenantFixture
+) -> None:
+    tenant = {"Authorization": f"Bearer {acme.key}"}
+
+    assert_problem(client.simulate_get("/api/queue/status", headers=tenant), 403)
+    assert_problem(client.simulate_post("/api/queue/trigger", headers=tenant), 403)
+    assert_problem(client.simulate_get("/api/queue/status"), 401)
+
+
+def test_the_status_keeps_the_old_answer_and_adds_queues_pipelines_and_crons(
+    make_client: ClientFactory, store: Store, broker: redis.Redis, acme: TenantFixture
+) -> None:
+    broker.rpush("switchboard:daily_calls.place", "m1", "m2")
+    broker.hset("switchboard:daily_calls.place.msgs", mapping={"m1": "{}", "m2": "{}", "m3": "{}"})
+    broker.zadd("switchboard:calls.analyze.XQ", {"dead1": 1})
+    reporter = QueueReporter(
+        broker, "switchboard", store.jobs, DailyCallsSettings(tick_every_min=5), store.clock
+    )
+    client = make_client(queue_report=reporter)
+
+    result = client.simulate_get("/api/queue/status", headers=ADMIN)
+
+    assert result.status_code == 200, result.text
+    body = result.json
+    assert (body["success"], body["health"], body["broker"]) == (True, "degraded", "ok")
+    queues = {q["name"]: q for q in body["queues"]}
+    assert queues["daily_calls.place"] == {
+        "name": "daily_calls.place",
+        "waiting": 2,
+        "delayed": 0,
+        "active": 1,
+        "dead_lettered": 0,
+    }
+    assert queues["calls.analyze"]["dead_lettered"] == 1
+    # NOW is 20:26:40 UTC: the next five-minute slot is 20:30.
+    assert body["crons"] == [
+        {"name": "daily-calls", "cron": "*/5 * * * *", "next": "2026-05-28T20:30:00+00:00"},
+        {"name": "callbacks-due", "cron": "*/5 * * * *", "next": "2026-05-28T20:30:00+00:00"},
+    ]
+    legacy = body["queue"]
+    assert (legacy["name"], legacy["waiting"], legacy["active"], legacy["paused"]) == (
+        "daily_calls",
+        2,
+        1,
+        0,
+    )
+    assert legacy["crons"][0]["pattern"] == "*/5 * * * *"
+    assert {p["name"] for p in body["pipelines"]} == set(PIPELINES)
+
+
+def test_with_the_broker_down_the_status_still_answers_unhealthy(
+    client: testing.TestClient, acme: TenantFixture
+) -> None:
+    result = client.simulate_get("/api/queue/status", headers=ADMIN)
+
+    assert result.status_code == 200
+    assert result.json["health"] == "unhealthy"
+    assert "unreachable" in result.json["broker"]
+    assert {q["waiting"] for q in result.json["queues"]} == {None}
+
+
+def test_a_trigger_emits_one_daily_calls_tick_now_and_then_rate_limits(
+    client: testing.TestClient,
+    store: Store,
+    publisher: InMemoryPublisher,
+    acme: TenantFixture,
+) -> None:
+    first = client.simulate_post("/api/queue/trigger", headers=ADMIN)
+
+    assert first.status_code == 202, first.text
+    assert first.json["success"] is True
+    assert first.json["jobId"] == first.json["job_id"]
+    [envelope] = publisher.published
+    tick = DailyCallsTick.model_validate(envelope.payload)
+    assert tick.slot == datetime.fromtimestamp(NOW, tz=UTC)
+    assert tick.manual is True
+    job = store.jobs.job_view(first.json["job_id"], tenant_id=None)
+    assert job is not None
+    assert job.kind == "daily_calls"
+
+    again = client.simulate_post("/api/queue/trigger", headers=ADMIN)
+
+    document = assert_problem(again, 429)
+    assert document["job_id"] == first.json["job_id"]
+    assert 1 <= int(again.headers["retry-after"]) <= 10
+    assert len(publisher.published) == 1
