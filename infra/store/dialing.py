@@ -49,8 +49,6 @@ ENDED = ("completed", "failed", "no_answer", "busy")
 """Statuses the provider ends a call with."""
 RETRIED = ("failed", "no_answer", "busy")
 """Endings that earn a daily call a retry, while it has retries left."""
-EVENT_STATUSES = ("ringing", "in_progress", *ENDED)
-"""Statuses a provider's webhook may report."""
 
 _SENT = ("placing", "placed", "unknown")
 _PREDECESSORS: dict[str, tuple[str, ...]] = {

@@ -237,7 +237,8 @@ class TelephonyEvent:
 
     Attributes:
         event_key: Equal for every delivery of the same event.
-        status: One of ``EVENT_STATUSES``.
+        status: ``ringing``, ``in_progress``, ``completed``, ``failed``, ``no_answer``
+            or ``busy``.
         call_id: Our call id, when the provider echoed it back in the metadata.
         provider_call_id: The provider's call id.
         occurred_at: When it happened (the provider's timestamp, or when received).

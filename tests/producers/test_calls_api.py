@@ -11,7 +11,13 @@ from contracts.values import CallLogEntry, VectorRecord, summary_vector_id, tena
 from infra.bus.publishing import InMemoryPublisher
 from infra.store.records import InboxEntry, MessageRef
 from tests.builders import make_post_call_job
-from tests.producers.api_support import ADMIN_TOKEN, PROBLEM_JSON, current_payload, post
+from tests.producers.api_support import (
+    ADMIN_TOKEN,
+    GENERAL_AGENT,
+    PROBLEM_JSON,
+    current_payload,
+    post,
+)
 from tests.producers.conftest import Store, TenantFixture
 
 DUE = datetime(2026, 6, 2, 15, 0, tzinfo=UTC)
@@ -346,3 +352,27 @@ def test_similar_of_a_shared_id_is_409_for_the_admin_until_a_tenant_is_named(
     assert [s["conversation_id"] for s in acme_similar.json["similar"]] == ["conv_acme_near"]
     assert [s["conversation_id"] for s in globex_similar.json["similar"]] == ["conv_globex_near"]
     assert globex_similar.json["similar"][0]["summary"] == "Globex meter."
+
+
+@pytest.mark.parametrize(("phone", "status"), [(None, "unplaceable"), ("+14155550123", "queued")])
+def test_a_due_callback_shows_whether_it_could_be_placed(
+    client: testing.TestClient,
+    store: Store,
+    acme: TenantFixture,
+    phone: str | None,
+    status: str,
+) -> None:
+    seed_call(store, acme, "conv_cb")
+    store.calls.schedule_callback(
+        tenant_id=acme.tenant.id,
+        conversation_id="conv_cb",
+        due_at=DUE,
+        reason="call me back",
+        phone=phone,
+        agent_id=GENERAL_AGENT,
+    )
+
+    store.outbound.claim_callbacks(DUE, "job_callbacks_tick")
+
+    body = get(client, "/api/calls/conv_cb", acme.key).json
+    assert body["callback"]["status"] == status
