@@ -4,13 +4,19 @@ Dramatiq keeps a dead letter as its payload in ``<ns>:<q>.XQ.msgs`` under the id
 last enqueue, scored by time in ``<ns>:<q>.XQ``; ``FailureRecorder`` keeps the reason
 under the stable Dramatiq message id. ``DeadLetters`` joins the two.
 
-Read-only for now: editing and replaying dead letters build on ``DeadLetter`` (which
-carries both ids and the queue) without changing it.
+Writes (``replay``, ``purge``, ``replace_payload``) are single Lua scripts, atomic
+against each other: a dead letter replayed twice at once is enqueued once, the second
+call finding it gone. A replayed message keeps its Dramatiq message id and options (its
+job id and idempotency key among them, so the step's effects stay single) with its
+retry count reset, and goes to the end of its queue.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
+from dataclasses import replace as replace_letter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +24,8 @@ import dramatiq
 import redis
 
 from contracts.errors import TransientError
-from infra.bus.failures import FailureRecord, failures_key
-from infra.bus.queues import dead_key, dead_messages_key
+from infra.bus.failures import FailureRecord, failures_index_key, failures_key
+from infra.bus.queues import dead_key, dead_messages_key, messages_key, ready_key
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,34 @@ class DeadLetter:
         return args[0] if len(args) == 1 else None
 
 
+REPLAY_SCRIPT = """
+if redis.call("zrem", KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call("hdel", KEYS[2], ARGV[1])
+redis.call("hdel", KEYS[3], ARGV[4])
+redis.call("zrem", KEYS[6], ARGV[4])
+if ARGV[2] ~= "" then
+    redis.call("hset", KEYS[5], ARGV[2], ARGV[3])
+    redis.call("rpush", KEYS[4], ARGV[2])
+end
+return 1
+"""
+"""Move a dead letter out of the DLQ, and (with a new id) onto its queue, atomically.
+
+KEYS: xq, xq msgs, failures, queue, queue msgs, failures index;
+ARGV: dead id, new id ("" to purge), message data, message id.
+"""
+
+REPLACE_SCRIPT = """
+if redis.call("hexists", KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call("hset", KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+"""Replace a dead letter's stored message while it is one. KEYS: xq msgs; ARGV: id, data."""
+
+RESET_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_message_id")
+"""Options of a dead message that a replay starts afresh (Dramatiq's Retries and ours)."""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -66,6 +100,8 @@ class DeadLetters:
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self.client = client
         self.namespace = namespace
+        self._script = client.register_script(REPLAY_SCRIPT)
+        self._replace = client.register_script(REPLACE_SCRIPT)
 
     def queues(self) -> list[str]:
         """Queues that have dead letters now, by name.
@@ -136,6 +172,80 @@ class DeadLetters:
     def _failure(self, queue: str, message_id: str) -> FailureRecord | None:
         raw = self.client.hget(failures_key(self.namespace, queue), message_id)
         return None if raw is None else FailureRecord.from_json(raw)
+
+    def replay(self, letter: DeadLetter, payload: Any | None = None) -> bool:
+        """Enqueue the dead letter again (with ``payload`` instead of its own, if given).
+
+        Returns:
+            False when it was no longer a dead letter (replayed or purged meanwhile).
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        message = dict(letter.message)
+        options = {k: v for k, v in message.get("options", {}).items() if k not in RESET_OPTIONS}
+        redis_id = str(uuid.uuid4())
+        options["redis_message_id"] = redis_id
+        args = [payload] if payload is not None else list(message.get("args") or ())
+        fresh: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=letter.queue,
+            actor_name=letter.actor,
+            args=tuple(args),
+            kwargs=message.get("kwargs") or {},
+            options=options,
+            message_id=letter.message_id,
+            message_timestamp=int(time.time() * 1000),
+        )
+        return self._move(letter, redis_id, fresh.encode())
+
+    def purge(self, letter: DeadLetter) -> bool:
+        """Delete the dead letter and its failure record.
+
+        Returns:
+            False when it was no longer a dead letter.
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        return self._move(letter, "", b"")
+
+    def replace_payload(self, letter: DeadLetter, payload: Any) -> DeadLetter | None:
+        """Keep ``payload`` as the dead letter's argument (an edit before a replay).
+
+        Returns:
+            The edited dead letter, or None when it was no longer a dead letter.
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        message: dramatiq.Message[Any] = dramatiq.Message(**{**letter.message, "args": (payload,)})
+        key = dead_messages_key(self.namespace, letter.queue)
+        try:
+            # HSET XX: only while the dead letter is still there.
+            replaced = self._replace(keys=[key], args=[letter.redis_message_id, message.encode()])
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
+        if not replaced:
+            return None
+        return replace_letter(letter, message=message.asdict())
+
+    def _move(self, letter: DeadLetter, new_id: str, data: bytes) -> bool:
+        ns, queue = self.namespace, letter.queue
+        try:
+            moved = self._script(
+                keys=[
+                    dead_key(ns, queue),
+                    dead_messages_key(ns, queue),
+                    failures_key(ns, queue),
+                    ready_key(ns, queue),
+                    messages_key(ns, queue),
+                    failures_index_key(ns, queue),
+                ],
+                args=[letter.redis_message_id, new_id, data, letter.message_id],
+            )
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
+        return bool(moved)
 
     # Defined last: inside the class body, later annotations would take `list` for it.
     def list(self, queue: str | None = None, limit: int = 50) -> list[DeadLetter]:

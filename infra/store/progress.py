@@ -105,6 +105,44 @@ class SqlJobProgress:
             job_id, message, "failed" if dead else "retrying", error=error, failure=failure
         )
 
+    def message_requeued(self, job_id: str, key: str) -> bool:
+        """A dead-lettered message of the job was replayed: it is queued again.
+
+        The job leaves ``failed`` (it is ``processing`` while the replay runs, and
+        completes when it succeeds). Returns False when the job or the message is not
+        recorded, or the message had not failed (nothing changes then).
+        """
+        now = self._clock()
+        with transaction(self._engine) as conn:
+            touched = conn.execute(
+                sa.update(JOBS).where(JOBS.c.id == job_id).values(updated_at=now)
+            ).rowcount
+            if not touched:
+                return False
+            job = conn.execute(
+                sa.select(
+                    JOBS.c.status,
+                    JOBS.c.messages_total,
+                    JOBS.c.messages_completed,
+                    JOBS.c.messages_failed,
+                ).where(JOBS.c.id == job_id)
+            ).one()
+            requeued = conn.execute(
+                sa.update(JOB_MESSAGES)
+                .where(
+                    JOB_MESSAGES.c.job_id == job_id,
+                    JOB_MESSAGES.c.key == key,
+                    JOB_MESSAGES.c.status == "failed",
+                )
+                .values(status="queued", dead_letter_id=None, updated_at=now)
+            ).rowcount
+            if not requeued:
+                return False
+            counts = _Counts(job.messages_total, job.messages_completed, job.messages_failed)
+            counts.move("failed", "queued")
+            _write_job(conn, job_id, job.status, counts, now, started=True, failure=None)
+            return True
+
     def _report(
         self,
         job_id: str,

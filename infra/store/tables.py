@@ -318,6 +318,26 @@ class SchedulerSlotRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class AuditRow(SQLModel, table=True):
+    """One operator action on the platform (replay, edit, purge …): append-only.
+
+    Nothing updates or deletes these rows; ``infra.store.audit`` only inserts and reads.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UtcDateTime, index=True)
+    actor: str
+    action: str = Field(index=True)
+    target: str = Field(index=True)
+    queue: str | None = None
+    job_id: str | None = None
+    reason: str = Field(sa_type=sa.Text)
+    diff: str | None = Field(default=None, sa_type=sa.Text)
+    outcome: str
+
+
 def _table(name: str) -> sa.Table:
     return SQLModel.metadata.tables[name]
 
@@ -335,3 +355,4 @@ USERS = _table("users")
 OUTBOUND_CALLS = _table("outbound_calls")
 CALL_EVENTS = _table("call_events")
 SCHEDULER_SLOTS = _table("scheduler_slots")
+AUDIT_LOG = _table("audit_log")

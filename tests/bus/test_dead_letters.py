@@ -114,3 +114,78 @@ def test_get_finds_a_dead_letter_by_message_id_with_or_without_a_failure_record(
     assert found_by_scan.payload == {"n": 2}
     assert letters.get(found.redis_message_id) == found
     assert letters.get("no-such-message") is None
+
+
+def _accepting_broker(
+    make_broker: Callable[..., SwitchboardBroker], queue: str, seen: list[dict[str, Any]]
+) -> SwitchboardBroker:
+    """A broker whose actor (same name as the rejecting one) now accepts the message."""
+    broker = make_broker()
+
+    def accept(payload: dict[str, Any]) -> None:
+        message = dramatiq.middleware.CurrentMessage.get_current_message()
+        assert message is not None
+        seen.append({"payload": payload, "options": dict(message.options)})
+
+    dramatiq.actor(broker=broker, actor_name=f"reject_{queue}", queue_name=queue)(accept)
+    return broker
+
+
+def test_a_replayed_dead_letter_runs_again_with_its_identity_and_a_fresh_retry_budget(
+    make_broker: Callable[..., SwitchboardBroker],
+) -> None:
+    broker = _dead_lettering_broker(make_broker, record=True, queues=("q.a",))
+    [message_id] = _publish_and_kill(broker, ("q.a", 1))
+    letters = DeadLetters(broker.client, broker.namespace)
+    [letter] = letters.list()
+
+    assert letters.replay(letter) is True
+
+    assert letters.list() == []
+    assert letters.replay(letter) is False  # a second replay finds nothing: enqueued once
+    seen: list[dict[str, Any]] = []
+    with running_worker(_accepting_broker(make_broker, "q.a", seen), threads=1):
+        wait_until(lambda: len(seen) == 1)
+    assert seen[0]["payload"] == {"n": 1}
+    assert seen[0]["options"]["job_id"] == "j1"
+    assert seen[0]["options"].get("retries", 0) == 0
+    assert broker.client.hlen(f"{broker.namespace}:q.a.XQ.failures") == 0
+    assert message_id == letter.message_id
+
+
+def test_an_edited_payload_is_kept_and_replayed(
+    make_broker: Callable[..., SwitchboardBroker],
+) -> None:
+    broker = _dead_lettering_broker(make_broker, record=True, queues=("q.a",))
+    _publish_and_kill(broker, ("q.a", 1))
+    letters = DeadLetters(broker.client, broker.namespace)
+    [letter] = letters.list()
+
+    edited = letters.replace_payload(letter, {"n": 42})
+
+    assert edited is not None
+    assert edited.payload == {"n": 42}
+    [stored] = letters.list()
+    assert stored.payload == {"n": 42}
+    assert stored.failure is not None  # the reason stays with the edited letter
+    assert letters.replay(stored)
+    seen: list[dict[str, Any]] = []
+    with running_worker(_accepting_broker(make_broker, "q.a", seen), threads=1):
+        wait_until(lambda: len(seen) == 1)
+    assert seen[0]["payload"] == {"n": 42}
+
+
+def test_a_purged_dead_letter_is_gone_with_its_failure_record(
+    make_broker: Callable[..., SwitchboardBroker],
+) -> None:
+    broker = _dead_lettering_broker(make_broker, record=True, queues=("q.a",))
+    _publish_and_kill(broker, ("q.a", 1), ("q.a", 2))
+    letters = DeadLetters(broker.client, broker.namespace)
+    first, second = letters.list()
+
+    assert letters.purge(first) is True
+
+    assert [letter.message_id for letter in letters.list()] == [second.message_id]
+    assert letters.purge(first) is False
+    assert letters.replace_payload(first, {"n": 0}) is None
+    assert broker.client.llen(f"{broker.namespace}:q.a") == 0

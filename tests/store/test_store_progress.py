@@ -251,3 +251,42 @@ def test_a_fan_out_of_more_children_than_one_lookup_holds_is_recorded_once_each(
     assert view is not None
     assert view.children == ChildCounts(total=1200, completed=0, failed=0, outstanding=1200)
     assert _job(engine).messages_total == 1201
+
+
+def test_a_replayed_dead_letter_takes_its_job_out_of_failed_at_once(
+    engine: sa.Engine, tenant: Tenant, job: str, progress: SqlJobProgress
+) -> None:
+    first = _first(tenant)
+    progress.message_started(job, first)
+    progress.message_failed(job, first, error="PermanentError: 404 gone", dead_letter_id="dl-1")
+    assert _job(engine).status == "failed"
+
+    assert progress.message_requeued(job, first.key) is True
+
+    row = _job(engine)
+    assert (row.status, row.error, row.error_step, row.dead_letter_id) == (
+        "processing",
+        None,
+        None,
+        None,
+    )
+    assert row.messages_failed == 0
+    message = _message(engine, first.key)
+    assert (message.status, message.dead_letter_id) == ("queued", None)
+    # The replay runs and succeeds: the job completes.
+    progress.message_started(job, first)
+    progress.message_succeeded(job, first)
+    assert _job(engine).status == "completed"
+
+
+def test_requeueing_a_message_that_had_not_failed_changes_nothing(
+    engine: sa.Engine, tenant: Tenant, job: str, progress: SqlJobProgress
+) -> None:
+    first = _first(tenant)
+    progress.message_started(job, first)
+
+    assert progress.message_requeued(job, first.key) is False
+    assert progress.message_requeued("job-elsewhere", first.key) is False
+    assert progress.message_requeued(job, "no-such-key") is False
+    assert _message(engine, first.key).status == "processing"
+    assert _job(engine).status == "processing"
