@@ -31,8 +31,8 @@ def relay_once(
     Stops at the first ``TransientError`` (the broker is still down); the remaining jobs
     stay pending for the next tick. The jobs published are marked in one commit at the
     end (if that commit fails they are published again next time: harmless). A job whose
-    payload no longer validates is left pending and logged as an error on every tick,
-    for an operator to repair.
+    payload no longer validates (or names a contract this code does not know) is failed
+    at intake — step ``intake``, with the reason — and logged once: it is not retried.
 
     Returns:
         How many jobs were published.
@@ -42,6 +42,7 @@ def relay_once(
         for job in ledger.pending(min_age_s=min_age_s, limit=limit):
             envelope = first_envelope(job.job_id, job.contract, job.payload)
             if envelope is None:
+                ledger.fail_at_intake(job.job_id, error=_why_invalid(job.contract, job.payload))
                 continue
             try:
                 publisher.publish(envelope)
@@ -81,3 +82,19 @@ def first_envelope(job_id: str, contract: str, payload: dict[str, Any]) -> Envel
             "relay.invalid_payload", job_id=job_id, contract=contract, errors=error.error_count()
         )
         return None
+
+
+def _why_invalid(contract: str, payload: dict[str, Any]) -> str:
+    """Why a pending job cannot be published: field paths and messages, never values."""
+    contract_type = BY_NAME.get(contract)
+    if contract_type is None:
+        return f"failed at intake: unknown contract {contract}"
+    try:
+        contract_type.model_validate(payload)
+    except ValidationError as error:
+        fields = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '(body)'}: {item['msg']}"
+            for item in error.errors(include_input=False, include_url=False)[:5]
+        )
+        return f"failed at intake: {contract} no longer validates ({fields})"
+    return f"failed at intake: {contract} could not be published"

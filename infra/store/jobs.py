@@ -61,6 +61,10 @@ def message_row(
     }
 
 
+INTAKE_STEP = "intake"
+"""The failed step of a job whose first message could not be published (failed at intake)."""
+
+
 class SqlJobLedger:
     """``JobLedger`` on the SQL store.
 
@@ -214,6 +218,32 @@ class SqlJobLedger:
                 .where(JOBS.c.id == job_id, JOBS.c.status.in_(("queued", "processing")))
                 .values(status="failed", error=error, error_step=None, updated_at=self._clock())
             )
+
+    def fail_at_intake(self, job_id: str, *, error: str) -> bool:
+        """Fail a pending job whose first message no longer validates: failed at intake.
+
+        Its step is ``intake``; the relay never picks it up again.
+
+        Returns:
+            False when the job was published or started meanwhile (nothing changes).
+        """
+        with transaction(self._engine) as conn:
+            failed = conn.execute(
+                sa.update(JOBS)
+                .where(
+                    JOBS.c.id == job_id,
+                    JOBS.c.status == "queued",
+                    JOBS.c.published_at.is_(None),
+                )
+                .values(
+                    status="failed",
+                    error=error,
+                    error_step=INTAKE_STEP,
+                    updated_at=self._clock(),
+                ),
+                execution_options=PRESERVE_ROWCOUNT,
+            ).rowcount
+        return bool(failed)
 
     def record_rejection(
         self, *, source: str, external_id: str | None, reason: str, payload: bytes

@@ -99,6 +99,10 @@ class JobLedger(Protocol):
         """Fail a job that stayed stalled through every re-drive it was allowed."""
         ...
 
+    def fail_at_intake(self, job_id: str, *, error: str) -> bool:
+        """Fail a pending job whose first message no longer validates (never relayed)."""
+        ...
+
     def record_rejection(
         self, *, source: str, external_id: str | None, reason: str, payload: bytes
     ) -> None:

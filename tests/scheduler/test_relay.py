@@ -142,7 +142,7 @@ def test_a_health_check_job_goes_to_its_own_route(
     assert publisher.published[0].actor == "record_health_check"
 
 
-def test_a_job_whose_payload_no_longer_validates_stays_pending_without_blocking_others(
+def test_a_job_whose_payload_no_longer_validates_fails_at_intake_without_blocking_others(
     ledger: SqlJobLedger, clock: FixedClock, tenant_id: str, sqlite_engine: sa.Engine
 ) -> None:
     _accept(ledger, tenant_id, "conv_bad", "job_bad")
@@ -158,4 +158,12 @@ def test_a_job_whose_payload_no_longer_validates_stays_pending_without_blocking_
     assert relay_once(ledger, publisher, min_age_s=0) == 1
 
     assert [e.options["job_id"] for e in publisher.published] == ["job_ok"]
-    assert [j.job_id for j in ledger.pending(min_age_s=0, limit=10)] == ["job_bad"]
+    assert ledger.pending(min_age_s=0, limit=10) == []
+    with sqlite_engine.connect() as conn:
+        bad = conn.execute(sa.select(JOBS).where(JOBS.c.id == "job_bad")).one()
+    assert (bad.status, bad.error_step) == ("failed", "intake")
+    assert bad.error.startswith("failed at intake: PostCallJobData no longer validates (")
+    assert "conversation_id: Field required" in bad.error
+    # It is not tried again: the next pass publishes nothing and changes nothing.
+    assert relay_once(ledger, publisher, min_age_s=0) == 0
+    assert ledger.fail_at_intake("job_ok", error="x") is False  # published: left alone
