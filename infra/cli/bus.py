@@ -1,21 +1,28 @@
-"""``switchboard queues`` and ``dead-letters list | show``: the bus, for on-call engineers.
+"""Reading the bus, for on-call engineers: ``queues`` and finding dead letters.
 
-Read-only. ``queues`` counts each pipeline queue's messages by state. Dramatiq keeps
-each dead letter's payload and ``FailureRecorder`` keeps its exception, traceback and
-attempt count; the ``dead-letters`` commands join the two. Editing and replaying dead
-letters come with the DLQ tool.
+``queues`` counts each pipeline queue's messages by state. ``list``, ``show`` and
+``export`` (commands of ``switchboard dlq``, registered by ``infra.cli.dlq``) find dead
+letters by queue, actor, exception type, time and tenant; ``show`` adds the state of the
+job from the store. Everything here is read-only: the writes, checked and audited, are
+in ``infra.cli.dlq``, which reads through the helpers here.
+
+Dramatiq keeps each dead letter's payload, ``FailureRecorder`` its exception, traceback
+and attempt count; ``DeadLetters`` joins the two.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+import textwrap
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NoReturn
 
 import redis
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -24,16 +31,53 @@ from contracts.errors import TransientError
 from infra.bus.broker import redis_client
 from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.bus.queues import queue_depths
-from infra.cli.output import fail, out
+from infra.cli.output import USAGE_ERROR, err, fail, out, print_whole
+from infra.cli.store import migrated_engine
 from infra.embedded import running_server
 from infra.settings import Settings, load_settings
+from infra.store.job_views import SqlJobQueries
+from infra.store.records import JobView
+from infra.store.tenants import SqlTenantDirectory
 
-app = typer.Typer(help="Inspect dead-lettered messages (read-only).", no_args_is_help=True)
+SCAN_LIMIT = 10_000
+"""Most dead letters one command reads, newest first; filters select among these."""
+
+ERROR_WIDTH = 60
+"""The error column of ``list`` shortens ``Type: message`` to this many characters."""
+
+
+QUEUES = sorted({contract.route.queue for contract in CONTRACTS})
+"""The pipeline queues: the routes of the contracts."""
+
+ACTORS = sorted({contract.route.actor for contract in CONTRACTS})
+"""The pipeline actors: the routes of the contracts."""
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+QueueOption = Annotated[str | None, typer.Option(help="Only this queue's dead letters.")]
+ActorOption = Annotated[str | None, typer.Option(help="Only dead letters for this actor.")]
+ErrorOption = Annotated[
+    str | None, typer.Option(help="Only failures with this exception type (PermanentError).")
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="Only those dead since an ISO time (UTC if naive) or 30m, 2h, 1d ago."),
+]
+TenantOption = Annotated[str | None, typer.Option(help="Only this tenant's (its id or name).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead.")]
+BatchLimitOption = Annotated[
+    int | None, typer.Option(min=1, help="At most this many, newest first (default: all).")
+]
 
 
 @contextmanager
-def _broker(settings: Settings) -> Iterator[redis.Redis]:
-    """A client of the configured broker, or of the running embedded Valkey."""
+def broker_client(settings: Settings) -> Iterator[redis.Redis]:
+    """A client of the configured broker, or of the running embedded Valkey.
+
+    Exits with a message (and no traceback) when there is no broker, or when it
+    cannot be reached inside the block.
+    """
     url = settings.broker.url
     if not url:
         record = running_server(settings.data_dir)
@@ -48,23 +92,23 @@ def _broker(settings: Settings) -> Iterator[redis.Redis]:
     try:
         yield client
     except TransientError as error:
-        fail(f"cannot read the broker: {error}", hint="is the broker running?")
+        fail(f"cannot reach the broker: {error}", hint="is the broker running?")
     finally:
         client.close()
 
 
 @contextmanager
-def _dead_letters(settings: Settings) -> Iterator[DeadLetters]:
-    with _broker(settings) as client:
+def dead_letters(settings: Settings) -> Iterator[DeadLetters]:
+    """The dead letters of the configured broker's namespace (see ``broker_client``)."""
+    with broker_client(settings) as client:
         yield DeadLetters(client, settings.broker.namespace)
 
 
 def queues() -> None:
     """Messages per pipeline queue: ready, delayed (retry backoff), in flight, dead."""
     settings = load_settings()
-    names = sorted({contract.route.queue for contract in CONTRACTS})
-    with _broker(settings) as client:
-        depths = queue_depths(client, settings.broker.namespace, names)
+    with broker_client(settings) as client:
+        depths = queue_depths(client, settings.broker.namespace, QUEUES)
     table = Table(title=f"Queues ({settings.broker.namespace})")
     table.add_column("Queue")
     for column in ("Ready", "Delayed", "In flight", "Dead"):
@@ -75,66 +119,273 @@ def queues() -> None:
     out().print(table)
 
 
-def _reason(letter: DeadLetter) -> str:
+def usage_error(message: str, *, hint: str | None = None) -> NoReturn:
+    """Exit 2 (click's code for usage errors) with a value the user must fix."""
+    fail(message, hint=hint, code=USAGE_ERROR)
+
+
+# Selecting dead letters ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters a command acts on: the filters of ``list``.
+
+    The queue is read from the broker; the other filters are applied to the newest
+    ``SCAN_LIMIT`` dead letters, since the broker indexes dead letters by time only.
+    """
+
+    queue: str | None = None
+    actor: str | None = None
+    error: str | None = None
+    since: datetime | None = None
+    tenant_ids: frozenset[str] | None = None
+    described: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def narrows(self) -> bool:
+        """Whether a filter other than the queue applies."""
+        filters = (self.actor, self.error, self.since, self.tenant_ids)
+        return any(value is not None for value in filters)
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """Whether ``letter`` passes every filter."""
+        failure = letter.failure
+        return (
+            (self.queue is None or letter.queue == self.queue)
+            and (self.actor is None or letter.actor == self.actor)
+            and (
+                self.error is None
+                or (failure is not None and failure.exception_type.lower() == self.error.lower())
+            )
+            and (self.since is None or letter.dead_at >= self.since)
+            and (self.tenant_ids is None or options_of(letter).get("tenant_id") in self.tenant_ids)
+        )
+
+    def select(self, letters: DeadLetters, limit: int) -> list[DeadLetter]:
+        """The newest ``limit`` dead letters that match."""
+        scanned = letters.list(self.queue, SCAN_LIMIT if self.narrows else limit)
+        if len(scanned) == SCAN_LIMIT:
+            err().print(
+                f"note: only the newest {SCAN_LIMIT} dead letters were read; run again "
+                "(or narrow with --queue) for older ones",
+                markup=False,
+            )
+        return [letter for letter in scanned if self.matches(letter)][:limit]
+
+    def nothing(self) -> str:
+        """The one line saying that no dead letter matches."""
+        return "no dead letters" + (f" ({', '.join(self.described)})" if self.described else "")
+
+
+def selection(
+    settings: Settings,
+    *,
+    queue: str | None,
+    actor: str | None,
+    error: str | None,
+    since: str | None,
+    tenant: str | None,
+) -> Selection:
+    """Check the filter options and build the selection (exits 2 on a bad value)."""
+    if queue is not None and queue not in QUEUES:
+        usage_error(f"unknown queue {queue!r}", hint=f"known queues: {', '.join(QUEUES)}")
+    if actor is not None and actor not in ACTORS:
+        usage_error(f"unknown actor {actor!r}", hint=f"known actors: {', '.join(ACTORS)}")
+    given = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
+    return Selection(
+        queue=queue,
+        actor=actor,
+        error=error,
+        since=None if since is None else parse_since(since, datetime.now(UTC)),
+        tenant_ids=None if tenant is None else _tenant_ids(settings, tenant),
+        described=tuple(f"{name} {value}" for name, value in given.items() if value is not None),
+    )
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """``--since``: an ISO time (UTC when it has no offset) or a duration ago (30m, 2h, 1d)."""
+    match = _DURATION.fullmatch(value.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        usage_error(
+            f"invalid --since {value!r}",
+            hint="an ISO time (2026-03-02T09:30, UTC unless it has an offset) or 30m, 2h, 1d",
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _tenant_ids(settings: Settings, tenant: str) -> frozenset[str]:
+    """The tenant id ``tenant`` is, and the id of the tenant named ``tenant`` if any."""
+    with migrated_engine(settings) as engine:
+        named = SqlTenantDirectory(engine).tenant_by_name(tenant)
+    return frozenset({tenant} if named is None else {tenant, named.id})
+
+
+def options_of(letter: DeadLetter) -> dict[str, Any]:
+    """The dead letter's message options (contract, job_id, idempotency_key …)."""
+    options: dict[str, Any] = letter.message.get("options") or {}
+    return options
+
+
+def _error(letter: DeadLetter) -> str:
     failure = letter.failure
     if failure is None:
         return "(no failure record)"
     return f"{failure.exception_type}: {failure.exception_message}"
 
 
-@app.command("list")
-def list_(
-    queue: Annotated[str | None, typer.Option(help="Only this queue's dead letters.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+def _document(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
+    options = options_of(letter)
+    failure = letter.failure
+    document: dict[str, Any] = {
+        "id": letter.message_id,
+        "queue": letter.queue,
+        "actor": letter.actor,
+        "contract": options.get("contract"),
+        "dead_at": letter.dead_at.isoformat(),
+        "job_id": options.get("job_id"),
+        "tenant_id": options.get("tenant_id"),
+        "attempts": failure.attempts if failure else None,
+        "exception_type": failure.exception_type if failure else None,
+        "exception_message": failure.exception_message if failure else None,
+    }
+    if full:
+        document["traceback"] = failure.traceback if failure else None
+        document["options"] = options
+    document["payload"] = letter.payload
+    return document
+
+
+def utc(moment: datetime) -> str:
+    """``moment`` in UTC to the second, for tables."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def _letters_table(found: Sequence[DeadLetter]) -> Table:
+    table = Table(title="Dead letters, newest first")
+    for column in ("ID", "Queue", "Actor", "Contract", "Error"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Attempts", justify="right", no_wrap=True)
+    table.add_column("Dead-lettered at (UTC)", no_wrap=True)
+    table.add_column("Job", no_wrap=True)
+    for letter in found:
+        options = options_of(letter)
+        error = textwrap.shorten(_error(letter), width=ERROR_WIDTH, placeholder=" …")
+        cells = (
+            letter.message_id,
+            letter.queue,
+            letter.actor,
+            str(options.get("contract", "-")),
+            error,
+            str(letter.failure.attempts) if letter.failure else "?",
+            utc(letter.dead_at),
+            str(options.get("job_id", "-")),
+        )
+        table.add_row(*(Text(cell) for cell in cells))
+    return table
+
+
+def list_letters(
+    queue: QueueOption = None,
+    actor: ActorOption = None,
+    error: ErrorOption = None,
+    since: SinceOption = None,
+    tenant: TenantOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=SCAN_LIMIT, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
-    """The newest dead letters: when, where, which call, and why."""
-    with _dead_letters(load_settings()) as letters:
-        found = letters.list(queue, limit)
+    """The newest dead letters: which message, where, why, and its job."""
+    settings = load_settings()
+    chosen = selection(settings, queue=queue, actor=actor, error=error, since=since, tenant=tenant)
+    with dead_letters(settings) as letters:
+        found = chosen.select(letters, limit)
+    if as_json:
+        typer.echo(json.dumps([_document(letter, full=False) for letter in found], indent=2))
+        return
     console = out()
     if not found:
-        console.print("no dead letters" + (f" on {queue}" if queue else ""))
+        console.print(chosen.nothing(), markup=False)
         return
-    console.print(f"{len(found)} dead letter(s), newest first (at most {limit}):")
-    for letter in found:
-        options = letter.message.get("options", {})
-        attempts = letter.failure.attempts if letter.failure else "?"
-        console.print()
-        console.print(
-            Text.assemble(
-                (letter.message_id, "bold"),
-                f"  {letter.queue}  ",
-                (f"{letter.dead_at:%Y-%m-%d %H:%M:%S} UTC", "dim"),
-            )
-        )
-        console.print(
-            Text.assemble(
-                ("  call ", "dim"),
-                str(options.get("correlation_id", "-")),
-                ("  job ", "dim"),
-                str(options.get("job_id", "-")),
-                ("  tries ", "dim"),
-                str(attempts),
-            )
-        )
-        console.print(Text("  " + _reason(letter), style="red"))
+    print_whole(console, _letters_table(found))
+    if len(found) == limit:
+        console.print(f"(the newest {limit}; pass --limit for more)")
 
 
-@app.command()
-def show(message_id: Annotated[str, typer.Argument(help="A message id from `list`.")]) -> None:
-    """One dead letter in full: its message, options, exception and traceback."""
-    with _dead_letters(load_settings()) as letters:
-        letter = letters.get(message_id)
+def letter_or_fail(letters: DeadLetters, message_id: str) -> DeadLetter:
+    """The dead letter with this id; exits 1 with where to find ids when there is none."""
+    letter = letters.get(message_id)
     if letter is None:
         fail(
             f"no dead letter with id {message_id}",
-            hint="`switchboard dead-letters list` shows the ids",
+            hint="`switchboard dlq list` shows the ids",
         )
+    return letter
+
+
+def _job_line(job_id: object, view: JobView | None) -> str:
+    if not job_id:
+        return "-"
+    if view is None:
+        return f"{job_id} (not in the store)"
+    line = f"{job_id}: {view.status} ({view.kind}, tenant {view.tenant_name or view.tenant_id})"
+    if view.failure is not None:
+        line += f", failed at {view.failure.step}: {view.failure.error}"
+    return line
+
+
+def show(message_id: Annotated[str, typer.Argument(help="A dead letter id (`dlq list`).")]) -> None:
+    """One dead letter in full: payload, options, exception, traceback and its job."""
+    settings = load_settings()
+    with dead_letters(settings) as letters:
+        letter = letter_or_fail(letters, message_id)
+    options = options_of(letter)
+    job_id = options.get("job_id")
+    view = None
+    if job_id:
+        with migrated_engine(settings) as engine:
+            view = SqlJobQueries(engine).job_view(str(job_id), tenant_id=None)
     console = out()
-    console.print(Text.assemble(("queue ", "dim"), letter.queue, ("  actor ", "dim"), letter.actor))
-    console.print(Text.assemble(("dead at ", "dim"), f"{letter.dead_at:%Y-%m-%d %H:%M:%S} UTC"))
-    console.print(Text.assemble(("reason ", "dim"), _reason(letter)))
-    if letter.failure is not None:
-        console.print(Text.assemble(("attempts ", "dim"), str(letter.failure.attempts)))
-    console.print(Syntax(json.dumps(letter.message, indent=2, default=str), "json"))
-    if letter.failure is not None:
-        console.print(Text(letter.failure.traceback))
+    failure = letter.failure
+    lines = [
+        f"Dead letter {letter.message_id}",
+        f"  Queue:      {letter.queue}",
+        f"  Actor:      {letter.actor}",
+        f"  Contract:   {options.get('contract', '-')}",
+        f"  Dead at:    {utc(letter.dead_at)} UTC",
+        f"  Attempts:   {failure.attempts if failure else '?'}",
+        f"  Job:        {_job_line(job_id, view)}",
+        f"  Tenant:     {options.get('tenant_id', '-')}",
+        f"  Exception:  {_error(letter)}",
+    ]
+    for line in lines:
+        console.print(line, markup=False)
+    console.print("Payload:")
+    console.print_json(data=letter.payload, default=str)
+    console.print("Options:")
+    console.print_json(data=options, default=str)
+    if failure is not None:
+        console.print("Traceback:")
+        console.print(failure.traceback.rstrip(), markup=False)
+
+
+def export(
+    queue: QueueOption = None,
+    actor: ActorOption = None,
+    error: ErrorOption = None,
+    since: SinceOption = None,
+    tenant: TenantOption = None,
+    limit: BatchLimitOption = None,
+) -> None:
+    """Dead letters as JSON lines on stdout, newest first: everything `show` knows."""
+    settings = load_settings()
+    chosen = selection(settings, queue=queue, actor=actor, error=error, since=since, tenant=tenant)
+    with dead_letters(settings) as letters:
+        found = chosen.select(letters, limit or SCAN_LIMIT)
+    for letter in found:
+        typer.echo(json.dumps(_document(letter, full=True), default=str))
+    if not found:
+        err().print(chosen.nothing(), markup=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from infra.cli import bus, db, processes, schemas, tenants, users
+from infra.cli import bus, db, dlq, processes, schemas, tenants, users
 from infra.cli.output import out
 from infra.demo.runner import run_demo
 from infra.settings import load_settings
@@ -24,7 +24,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
 app.add_typer(schemas.app, name="contracts")
-app.add_typer(bus.app, name="dead-letters")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(dlq.app, name="dead-letters", help="The same as `dlq` (its former name).")
 app.command()(bus.queues)
 app.command()(processes.api)
 app.command()(processes.worker)

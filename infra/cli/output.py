@@ -6,7 +6,15 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 from rich.text import Text
+
+USAGE_ERROR = 2
+"""The exit code of a value the user must fix (click's code for usage errors)."""
+
+_UNBOUNDED = 10_000
+"""A width no table reaches, to measure a table's natural width."""
 
 
 def out() -> Console:
@@ -27,3 +35,10 @@ def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
     if hint:
         console.print(Text.assemble(("hint: ", "dim"), hint))
     raise typer.Exit(code)
+
+
+def print_whole(console: Console, table: Table) -> None:
+    """Print ``table`` uncut: wider than the terminal, as ids are pasted into commands."""
+    unbounded = console.options.update_width(_UNBOUNDED)
+    console.width = max(console.width, Measurement.get(console, unbounded, table).maximum)
+    console.print(table)

@@ -16,12 +16,11 @@ import pydantic
 import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from contracts.users import NewUser
-from infra.cli.output import fail, out
+from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.documents import call_document, user_document
 from infra.settings import Settings, load_settings
@@ -34,8 +33,6 @@ app = typer.Typer(
     help="Users called every day at their local time, and their calls.", no_args_is_help=True
 )
 
-USAGE_ERROR = 2
-"""The exit code of a value the user must fix (click's code for usage errors)."""
 
 _OPTIONS = {
     "name": "--name",
@@ -63,8 +60,6 @@ _FIELD_WORDS = {
 }
 """Field names in ``NewUser``'s messages, as a user of the command knows them."""
 
-_UNBOUNDED = 10_000
-"""A width no table reaches, to measure a table's natural width."""
 
 _ADD_HINT = "add one with `switchboard tenants add NAME --agent AGENT_ID`"
 
@@ -187,7 +182,7 @@ def list_users(
         if tenant is None:
             row.append(names.get(record.tenant_id, record.tenant_id))
         table.add_row(*(Text(cell) for cell in row))
-    _print_whole(console, table)
+    print_whole(console, table)
     if len(records) == limit:
         console.print(f"(the first {limit} users; pass --limit for more)")
 
@@ -239,7 +234,7 @@ def show(
                 )
             )
         )
-    _print_whole(console, table)
+    print_whole(console, table)
 
 
 def _print_user(console: Console, record: UserRecord, names: dict[str, str]) -> None:
@@ -263,13 +258,6 @@ def _print_user(console: Console, record: UserRecord, names: dict[str, str]) -> 
     ]
     for line in lines:
         console.print(line, markup=False)
-
-
-def _print_whole(console: Console, table: Table) -> None:
-    # Wider than the terminal rather than cut: ids are copied into other commands.
-    unbounded = console.options.update_width(_UNBOUNDED)
-    console.width = max(console.width, Measurement.get(console, unbounded, table).maximum)
-    console.print(table)
 
 
 def _tenant_names(engine: sa.Engine) -> dict[str, str]:

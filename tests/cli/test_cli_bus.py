@@ -50,35 +50,16 @@ def _dead_letter(broker: SwitchboardBroker) -> str:
     return message_id
 
 
-def test_list_shows_each_dead_letter_with_its_call_and_reason(broker: SwitchboardBroker) -> None:
+def test_dead_letters_is_an_alias_of_dlq(broker: SwitchboardBroker) -> None:
     message_id = _dead_letter(broker)
-    result = CliRunner().invoke(app, ["dead-letters", "list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert message_id in result.stdout
-    assert "conv_dead_1" in result.stdout
-    assert "PermanentError: model refused conversation conv_dead_1" in result.stdout
 
+    alias = CliRunner().invoke(app, ["dead-letters", "list"], env={"COLUMNS": "200"})
+    dlq = CliRunner().invoke(app, ["dlq", "list"], env={"COLUMNS": "200"})
 
-def test_show_prints_the_message_and_the_traceback(broker: SwitchboardBroker) -> None:
-    message_id = _dead_letter(broker)
-    result = CliRunner().invoke(app, ["dead-letters", "show", message_id])
-    assert result.exit_code == 0, result.output
-    assert '"correlation_id": "conv_dead_1"' in result.stdout
-    assert "Traceback (most recent call last)" in result.stdout
-    assert "attempts 1" in result.stdout
-
-
-def test_show_of_an_unknown_id_says_where_to_find_ids(broker: SwitchboardBroker) -> None:
-    result = CliRunner().invoke(app, ["dead-letters", "show", "no-such-id"])
-    assert result.exit_code == 1
-    assert "no dead letter with id no-such-id" in result.stderr
-    assert "dead-letters list" in result.stderr
-
-
-def test_an_empty_queue_says_so(broker: SwitchboardBroker) -> None:
-    result = CliRunner().invoke(app, ["dead-letters", "list", "--queue", QUEUE])
-    assert result.exit_code == 0
-    assert f"no dead letters on {QUEUE}" in result.stdout
+    assert alias.exit_code == 0, alias.output
+    assert alias.stdout == dlq.stdout
+    assert message_id in alias.stdout
+    assert "PermanentError: model refused conversation conv_dead_1" in alias.stdout
 
 
 def test_queues_counts_each_pipeline_queue_including_the_dead_letter(

@@ -1,0 +1,555 @@
+"""``switchboard dlq`` (alias ``dead-letters``): the on-call tool for dead letters.
+
+Find them (``list``, ``show``, ``export``: read-only, in ``infra.cli.bus``), fix a
+payload (``edit``), send them back to their queue (``replay``) or drop them (``purge``),
+and read who did what (``audit``).
+
+Writes are checked before and recorded after:
+
+- a payload is validated against the contract its message names (the ``contract``
+  option) before an edit is kept or a replay enqueued; an invalid one changes nothing;
+- ``edit``, ``replay`` and ``purge`` need ``--reason`` and write one audit entry per
+  dead letter tried, with what came of it (``kept``, ``replayed``, ``gone`` …) and who
+  (``--as NAME``, else the OS user);
+- a replay re-enqueues the message with its id and options (job id and idempotency key,
+  so the step's effects stay single) and takes its job out of ``failed``.
+
+Replaying or purging twice is harmless: the broker's scripts are atomic, so the second
+finds the dead letter gone, and says so. Exit codes: 2 for a usage error (an unknown
+queue, a bad ``--since`` …), 1 when a dead letter is unknown, an edit is rejected or a
+replay skipped an invalid payload.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+import re
+import shlex
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from contracts import BY_NAME, Contract
+from infra.bus.dead_letters import DeadLetter, DeadLetters
+from infra.cli import bus
+from infra.cli.bus import (
+    SCAN_LIMIT,
+    ActorOption,
+    BatchLimitOption,
+    ErrorOption,
+    JsonOption,
+    QueueOption,
+    Selection,
+    SinceOption,
+    TenantOption,
+    dead_letters,
+    letter_or_fail,
+    options_of,
+    selection,
+    usage_error,
+    utc,
+)
+from infra.cli.output import err, fail, out, print_whole
+from infra.cli.store import migrated_engine
+from infra.settings import Settings, load_settings
+from infra.store.audit import AuditEntry, SqlAudit
+from infra.store.progress import SqlJobProgress
+
+app = typer.Typer(
+    help="Dead letters: list, show, edit, replay, purge, export; and the audit log.",
+    no_args_is_help=True,
+)
+app.command("list")(bus.list_letters)
+app.command()(bus.show)
+app.command()(bus.export)
+
+ReasonOption = Annotated[str, typer.Option(help="Why, in your words, for the audit log.")]
+AsOption = Annotated[
+    str | None, typer.Option("--as", help="Who acts, for the audit log (default: the OS user).")
+]
+IdsArgument = Annotated[
+    list[str] | None, typer.Argument(help="Dead letter ids (`dlq list`).", show_default=False)
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every dead letter the filters select.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only say what would be done.")]
+
+
+# Writing ---------------------------------------------------------------------------
+
+
+def _contract(letter: DeadLetter) -> type[Contract] | None:
+    return BY_NAME.get(str(options_of(letter).get("contract")))
+
+
+def _violations(letter: DeadLetter, payload: Any) -> list[str]:
+    """Why ``payload`` is not a valid message of the letter's contract (empty if it is)."""
+    contract = _contract(letter)
+    if contract is None:
+        return [f"unknown contract {options_of(letter).get('contract')!r}"]
+    try:
+        contract.model_validate(payload)
+    except pydantic.ValidationError as error:
+        return [
+            f"{'.'.join(str(part) for part in problem['loc']) or '(payload)'}: {problem['msg']}"
+            for problem in error.errors(include_url=False, include_input=False)
+        ]
+    return []
+
+
+def _operator(name: str | None) -> str:
+    if name is not None:
+        if not name.strip():
+            usage_error("--as needs a name")
+        return name.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        fail("cannot tell who you are for the audit log", hint="pass --as NAME")
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        usage_error("--reason must say why", hint='e.g. --reason "INC-123: fixed upstream"')
+    return reason.strip()
+
+
+@dataclass(frozen=True)
+class _Audit:
+    """Writes the audit entries of one command: same operator, action and reason."""
+
+    log: SqlAudit
+    operator: str
+    action: str
+    reason: str
+
+    def record(
+        self, target: str, letter: DeadLetter | None, outcome: str, diff: str | None = None
+    ) -> None:
+        job_id = options_of(letter).get("job_id") if letter else None
+        self.log.record(
+            actor=self.operator,
+            action=self.action,
+            target=target,
+            reason=self.reason,
+            outcome=outcome,
+            queue=letter.queue if letter else None,
+            job_id=None if job_id is None else str(job_id),
+            diff=diff,
+        )
+
+
+def _pretty(payload: Any) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _diff(before: str, after: str, message_id: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"{message_id} (dead letter)",
+        tofile=f"{message_id} (edited)",
+    )
+    return "".join(lines)
+
+
+def _run_editor(editor: str, text: str, message_id: str) -> str:
+    """Let the operator edit ``text`` in a temporary file; return what they saved.
+
+    Raises:
+        OSError: The editor could not be started.
+        ValueError: The editor exited non-zero.
+    """
+    with tempfile.TemporaryDirectory(prefix="switchboard-dlq-") as directory:
+        path = Path(directory) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', message_id)}.json"
+        path.write_text(text, encoding="utf-8")
+        # The operator's own editor, on a file of ours: running it is the point.
+        done = subprocess.run([*shlex.split(editor), str(path)], check=False)  # noqa: S603
+        if done.returncode != 0:
+            raise ValueError(f"the editor exited with status {done.returncode}")
+        return path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """What came of an edit: the diff, and the payload to keep or why it is rejected."""
+
+    diff: str | None
+    payload: Any = None
+    rejected: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def outcome(self) -> str:
+        """The audit outcome (``kept`` is only known once it is kept)."""
+        if self.rejected is not None:
+            return f"rejected: {self.rejected}"
+        return "unchanged" if not self.diff else "kept"
+
+
+def _edited(letter: DeadLetter, editor: str) -> _Edit:
+    if _contract(letter) is None:
+        contract = options_of(letter).get("contract")
+        return _Edit(diff=None, rejected=f"unknown contract {contract!r}: cannot check a payload")
+    before = _pretty(letter.payload)
+    try:
+        text = _run_editor(editor, before, letter.message_id)
+    except (OSError, ValueError) as error:
+        return _Edit(diff=None, rejected=f"cannot edit: {error}")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        problem = f"line {error.lineno} column {error.colno}: {error.msg}"
+        return _Edit(_diff(before, text, letter.message_id), rejected=f"invalid JSON: {problem}")
+    diff = _diff(before, _pretty(payload), letter.message_id)
+    if payload == letter.payload:
+        return _Edit(diff=None)
+    problems = tuple(_violations(letter, payload))
+    if problems:
+        contract = options_of(letter).get("contract")
+        return _Edit(diff, rejected=f"{contract}: {'; '.join(problems)}", problems=problems)
+    return _Edit(diff, payload=payload)
+
+
+@app.command()
+def edit(
+    message_id: Annotated[str, typer.Argument(help="A dead letter id (`dlq list`).")],
+    reason: ReasonOption,
+    who: AsOption = None,
+    editor: Annotated[
+        str,
+        typer.Option(
+            envvar=["EDITOR", "VISUAL"],
+            help="The editor to run (default: $EDITOR, then $VISUAL, then vi).",
+            show_default=False,
+        ),
+    ] = "vi",
+) -> None:
+    """Edit a dead letter's payload; keep it only if its contract accepts it.
+
+    The payload opens as JSON in the editor. Invalid JSON or a payload the contract
+    refuses changes nothing; either way the attempt and its diff go to the audit log.
+    """
+    operator, why = _operator(who), _reason(reason)
+    settings = load_settings()
+    with migrated_engine(settings) as engine, dead_letters(settings) as letters:
+        letter = letter_or_fail(letters, message_id)
+        audit = _Audit(SqlAudit(engine), operator, "edit", why)
+        result = _edited(letter, editor)
+        outcome = result.outcome
+        if outcome == "kept" and letters.replace_payload(letter, result.payload) is None:
+            outcome = "rejected: gone (replayed or purged meanwhile)"
+        audit.record(letter.message_id, letter, outcome, result.diff)
+    console = out()
+    if outcome == "kept":
+        console.print(result.diff or "", markup=False, end="")
+        console.print(f"kept the edited payload of {letter.message_id}", markup=False)
+        console.print(f"replay it with `switchboard dlq replay {letter.message_id} --reason …`")
+        return
+    if outcome == "unchanged":
+        console.print(f"unchanged: {letter.message_id} is as it was", markup=False)
+        return
+    for problem in result.problems:
+        err().print(f"  {problem}", markup=False)
+    fail(f"edit {outcome}; nothing changed", hint="run `switchboard dlq edit` again to fix it")
+
+
+Targets = list[tuple[str, DeadLetter | None]]
+"""The dead letters a replay or purge acts on: (id, the letter or None when unknown)."""
+
+
+def _targets(
+    letters: DeadLetters, ids: Sequence[str], chosen: Selection | None, limit: int | None
+) -> Targets:
+    if chosen is not None:
+        return [
+            (letter.message_id, letter) for letter in chosen.select(letters, limit or SCAN_LIMIT)
+        ]
+    # By Dramatiq message id, whichever id was given (``get`` also takes the ``.XQ`` id).
+    found: dict[str, DeadLetter | None] = {}
+    for given in ids:
+        letter = letters.get(given)
+        found.setdefault(letter.message_id if letter else given, letter)
+    return list(found.items())
+
+
+def _batch_selection(
+    settings: Settings,
+    ids: list[str] | None,
+    every: bool,
+    filters: dict[str, str | None],
+    limit: int | None,
+) -> Selection | None:
+    """The selection of ``--all``, or None for ids (exits 2 on a mix or on neither)."""
+    if bool(ids) == every:
+        usage_error(
+            "give dead letter ids or --all, not both" if every else "give ids or --all",
+            hint="e.g. `ID ID …` or `--all --queue QUEUE` (see `switchboard dlq list`)",
+        )
+    if not every:
+        used = [f"--{name}" for name, value in filters.items() if value is not None]
+        if limit is not None:
+            used.append("--limit")
+        if used:
+            usage_error(f"{', '.join(used)} select with --all only", hint="drop them, or the ids")
+        return None
+    return selection(settings, **filters)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What came of one dead letter: its count (``replayed`` …) and its audit outcome."""
+
+    kind: str
+    outcome: str
+    line: str
+
+
+def _apply(
+    targets: Targets, act: Callable[[str, DeadLetter | None], _Done], audit: _Audit, label: str
+) -> Counter[str]:
+    """``act`` on every target, auditing each, with a progress bar when there are several."""
+    counts: Counter[str] = Counter()
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=out(), disable=len(targets) < 2) as progress:
+        task = progress.add_task(label, total=len(targets))
+        for message_id, letter in targets:
+            done = act(message_id, letter)
+            audit.record(message_id, letter, done.outcome)
+            progress.console.print(done.line, markup=False)
+            counts[done.kind] += 1
+            progress.advance(task)
+    return counts
+
+
+def _gone(message_id: str) -> _Done:
+    return _Done("gone", "gone", f"gone: {message_id} is no longer a dead letter")
+
+
+def _replayer(
+    letters: DeadLetters, progress: SqlJobProgress
+) -> Callable[[str, DeadLetter | None], _Done]:
+    def replay_one(message_id: str, letter: DeadLetter | None) -> _Done:
+        if letter is None:
+            return _gone(message_id)
+        problems = _violations(letter, letter.payload)
+        if problems:
+            return _Done(
+                "invalid",
+                f"skipped: invalid payload: {'; '.join(problems)}",
+                f"skipped {message_id}: invalid payload ({'; '.join(problems)})",
+            )
+        if not letters.replay(letter):
+            return _gone(message_id)
+        options = options_of(letter)
+        job_id, key = options.get("job_id"), options.get("idempotency_key")
+        requeued = bool(job_id and key) and progress.message_requeued(str(job_id), str(key))
+        job = f"job {job_id or '-'}" + (" back to processing" if requeued else "")
+        return _Done("replayed", "replayed", f"replayed {message_id} to {letter.queue} ({job})")
+
+    return replay_one
+
+
+def _purger(letters: DeadLetters) -> Callable[[str, DeadLetter | None], _Done]:
+    def purge_one(message_id: str, letter: DeadLetter | None) -> _Done:
+        if letter is None or not letters.purge(letter):
+            return _gone(message_id)
+        return _Done("purged", "purged", f"purged {message_id} from {letter.queue}")
+
+    return purge_one
+
+
+_DONE = {"replay": "replayed", "purge": "purged"}
+_DOING = {"replay": "replaying", "purge": "purging"}
+
+
+def _preview(targets: Targets, verb: str, *, check: bool) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    console = out()
+    for message_id, letter in targets:
+        problems = _violations(letter, letter.payload) if check and letter else []
+        if letter is None:
+            kind, line = "gone", f"gone: {message_id} is not a dead letter"
+        elif problems:
+            kind, line = "invalid", f"would skip {message_id}: invalid ({'; '.join(problems)})"
+        else:
+            job = options_of(letter).get("job_id", "-")
+            kind, line = _DONE[verb], f"would {verb} {message_id} ({letter.queue}, job {job})"
+        console.print(line, markup=False)
+        counts[kind] += 1
+    return counts
+
+
+def _batch(
+    verb: str,
+    *,
+    reason: str,
+    who: str | None,
+    ids: list[str] | None,
+    every: bool,
+    filters: dict[str, str | None],
+    limit: int | None,
+    dry_run: bool,
+) -> Counter[str]:
+    """Replay or purge (``verb``) the dead letters given, auditing each; count outcomes."""
+    operator, why = _operator(who), _reason(reason)
+    settings = load_settings()
+    chosen = _batch_selection(settings, ids, every, filters, limit)
+    with migrated_engine(settings) as engine, dead_letters(settings) as letters:
+        targets = _targets(letters, ids or [], chosen, limit)
+        if not targets:
+            out().print(chosen.nothing() if chosen else "no dead letters", markup=False)
+            return Counter()
+        if dry_run:
+            counts = _preview(targets, verb, check=verb == "replay")
+        else:
+            act = (
+                _replayer(letters, SqlJobProgress(engine)) if verb == "replay" else _purger(letters)
+            )
+            audit = _Audit(SqlAudit(engine), operator, verb, why)
+            counts = _apply(targets, act, audit, _DOING[verb])
+    _summary(counts, verb, dry_run=dry_run)
+    return counts
+
+
+@app.command()
+def replay(
+    reason: ReasonOption,
+    ids: IdsArgument = None,
+    every: AllOption = False,
+    queue: QueueOption = None,
+    actor: ActorOption = None,
+    error: ErrorOption = None,
+    since: SinceOption = None,
+    tenant: TenantOption = None,
+    limit: BatchLimitOption = None,
+    dry_run: DryRunOption = False,
+    who: AsOption = None,
+) -> None:
+    """Send dead letters back to their queue, same message id and options, job requeued.
+
+    A payload its contract refuses is skipped (fix it with `dlq edit` first); one
+    replayed or purged meanwhile is counted gone. Exits 1 when any was skipped.
+    """
+    filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
+    counts = _batch(
+        "replay",
+        reason=reason,
+        who=who,
+        ids=ids,
+        every=every,
+        filters=filters,
+        limit=limit,
+        dry_run=dry_run,
+    )
+    if counts["invalid"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def purge(
+    reason: ReasonOption,
+    ids: IdsArgument = None,
+    every: AllOption = False,
+    queue: QueueOption = None,
+    actor: ActorOption = None,
+    error: ErrorOption = None,
+    since: SinceOption = None,
+    tenant: TenantOption = None,
+    limit: BatchLimitOption = None,
+    dry_run: DryRunOption = False,
+    who: AsOption = None,
+) -> None:
+    """Delete dead letters for good (their jobs stay failed)."""
+    filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
+    _batch(
+        "purge",
+        reason=reason,
+        who=who,
+        ids=ids,
+        every=every,
+        filters=filters,
+        limit=limit,
+        dry_run=dry_run,
+    )
+
+
+def _summary(counts: Counter[str], verb: str, *, dry_run: bool) -> None:
+    done = _DONE[verb]
+    parts = [f"would {verb} {counts[done]}" if dry_run else f"{done} {counts[done]}"]
+    if verb == "replay":
+        parts.append(f"{'would skip' if dry_run else 'skipped'} {counts['invalid']} as invalid")
+    parts.append(f"{counts['gone']} gone" + ("" if dry_run else " meanwhile"))
+    text = ", ".join(parts) + "."
+    console = out()
+    console.print(f"Dry run: {text} Nothing changed." if dry_run else text[:1].upper() + text[1:])
+    if counts["invalid"]:
+        console.print("Fix an invalid payload with `switchboard dlq edit ID --reason …`.")
+
+
+# The audit log -----------------------------------------------------------------------
+
+
+def _entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "queue": entry.queue,
+        "job_id": entry.job_id,
+        "reason": entry.reason,
+        "outcome": entry.outcome,
+        "diff": entry.diff,
+    }
+
+
+@app.command()
+def audit(
+    target: Annotated[str | None, typer.Option(help="Only entries about this id.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action: replay, edit or purge.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log, newest first: who replayed, edited or purged what, why, and how it went."""
+    settings = load_settings()
+    with migrated_engine(settings) as engine:
+        entries = SqlAudit(engine).entries(target=target, action=action, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([_entry_json(entry) for entry in entries], indent=2))
+        return
+    console = out()
+    if not entries:
+        console.print("no audit entries" + (" match" if target or action else " yet"))
+        return
+    table = Table(title="Audit log, newest first")
+    for column in ("When (UTC)", "Who", "Action", "Target", "Queue", "Job", "Reason", "Outcome"):
+        wraps = column in ("Reason", "Outcome")
+        table.add_column(column, no_wrap=not wraps, max_width=48 if wraps else None)
+    for entry in entries:
+        cells = (
+            utc(entry.at),
+            entry.actor,
+            entry.action,
+            entry.target,
+            entry.queue or "-",
+            entry.job_id or "-",
+            entry.reason,
+            entry.outcome,
+        )
+        table.add_row(*(Text(cell) for cell in cells))
+    print_whole(console, table)
