@@ -22,7 +22,7 @@ from infra.store.protocols import (
     TenantDirectory,
     UserDirectory,
 )
-from producers.auth import BearerAuth
+from producers.auth import AdminTokens, BearerAuth
 from producers.errors import install_error_handling
 from producers.ports import SimilarityIndex
 from producers.resources.calls import CallFinder, CallResource, SimilarCallsResource
@@ -49,7 +49,8 @@ class ApiDeps:
         max_json_depth: Deeper JSON bodies get 422.
         webhook_secret: The ElevenLabs HMAC secret; None makes the webhook answer 503.
         signature_tolerance_s: Largest accepted signature age (and future skew).
-        admin_token: The bearer token that sees every tenant; None disables it.
+        admin_token: The bootstrap admin's bearer token; None disables it.
+        admins: The named admin and viewer tokens.
         tenants: Tenants, agents and API keys.
         ledger: The job ledger (inbox), for rejected requests.
         intake: Records and dispatches accepted requests.
@@ -71,6 +72,7 @@ class ApiDeps:
     webhook_secret: str | None
     signature_tolerance_s: float
     admin_token: str | None
+    admins: AdminTokens
     tenants: TenantDirectory
     ledger: JobLedger
     intake: Intake
@@ -91,7 +93,7 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app: every route, with problem+json errors everywhere."""
     app = falcon.App()
     install_error_handling(app)
-    auth = BearerAuth(deps.tenants, deps.admin_token)
+    auth = BearerAuth(deps.tenants, deps.admin_token, deps.admins)
     finder = CallFinder(deps.calls, deps.tenants)
     app.add_route("/healthz", Liveness())
     app.add_route("/readyz", Readiness(deps.health))

@@ -1,18 +1,26 @@
-"""Bearer-token authentication of the read API.
+"""Bearer-token authentication of the API.
 
-``Authorization: Bearer <key>``: the admin token sees every tenant; a tenant's API key
-sees only that tenant. Anything else is a 401 problem carrying ``WWW-Authenticate:
-Bearer``.
+``Authorization: Bearer <key>``: an admin token sees every tenant; a tenant's API key
+sees only that tenant. Admin tokens are ``SWITCHBOARD_ADMIN_TOKEN`` (the bootstrap
+admin) and the named tokens of ``switchboard admins add NAME --role admin|viewer``; a
+viewer may look at everything an admin may, but change nothing. Anything else is a 401
+problem carrying ``WWW-Authenticate: Bearer``.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 import falcon
 
+from infra.store.admins import TOKEN_PREFIX, AdminToken, Role
 from infra.store.protocols import TenantDirectory
+from producers.errors import ProblemError
+
+BOOTSTRAP_ADMIN = "bootstrap-admin"
+"""How the audit log names the holder of ``SWITCHBOARD_ADMIN_TOKEN``."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +28,42 @@ class Principal:
     """Who is calling.
 
     Attributes:
-        tenant_id: The caller's tenant, or None for the admin (who sees every tenant).
+        tenant_id: The caller's tenant, or None for an admin (who sees every tenant).
+        admin: The admin token's name (None for a tenant).
+        role: ``admin`` or ``viewer`` for an admin token, None for a tenant.
     """
 
     tenant_id: str | None
+    admin: str | None = None
+    role: Role | None = None
+
+    def require_admin(self, *, change: bool) -> str:
+        """The admin's name, if this caller may look (``change``: may change) as one.
+
+        Raises:
+            ProblemError: 403 for a tenant's key, or a viewer asking to change.
+        """
+        if self.admin is None:
+            raise ProblemError(
+                falcon.HTTP_403,
+                title="Forbidden",
+                detail="this is shared by every tenant: use an admin token",
+            )
+        if change and self.role != "admin":
+            raise ProblemError(
+                falcon.HTTP_403,
+                title="Forbidden",
+                detail=f"the token {self.admin} is a viewer's: it may look, not change",
+            )
+        return self.admin
+
+
+class AdminTokens(Protocol):
+    """Named admin tokens (``infra.store.admins.SqlAdminTokens``)."""
+
+    def for_token(self, token: str) -> AdminToken | None:
+        """The active named token ``token`` is, or None."""
+        ...
 
 
 def _unauthorized(detail: str) -> falcon.HTTPUnauthorized:
@@ -38,9 +78,15 @@ class BearerAuth:
         admin_token: The token that sees every tenant; None disables admin access.
     """
 
-    def __init__(self, tenants: TenantDirectory, admin_token: str | None) -> None:
+    def __init__(
+        self,
+        tenants: TenantDirectory,
+        admin_token: str | None,
+        admins: AdminTokens | None = None,
+    ) -> None:
         self._tenants = tenants
         self._admin_token = admin_token
+        self._admins = admins
 
     def authenticate(self, req: falcon.Request) -> Principal:
         """Return the caller of ``req``.
@@ -59,7 +105,11 @@ class BearerAuth:
         if self._admin_token is not None and hmac.compare_digest(
             token.encode(), self._admin_token.encode()
         ):
-            return Principal(tenant_id=None)
+            return Principal(tenant_id=None, admin=BOOTSTRAP_ADMIN, role="admin")
+        if self._admins is not None and token.startswith(TOKEN_PREFIX):
+            named = self._admins.for_token(token)
+            if named is not None:
+                return Principal(tenant_id=None, admin=named.name, role=named.role)
         tenant = self._tenants.tenant_for_key(token)
         if tenant is None:
             raise _unauthorized("the API key is not valid")

@@ -30,6 +30,7 @@ from infra.local_adapters import broker_label, check_embedded, database_label, e
 from infra.logs import configure_logging, get_logger
 from infra.queue_report import QueueReporter
 from infra.settings import Settings, load_settings
+from infra.store.admins import SqlAdminTokens
 from infra.store.calls import SqlCallQueries
 from infra.store.dialing import call_book
 from infra.store.engine import create_engine, ping
@@ -108,6 +109,7 @@ def build_api(settings: Settings) -> Api:
         webhook_secret=secret.get_secret_value() if secret else None,
         signature_tolerance_s=settings.elevenlabs.signature_tolerance_s,
         admin_token=admin.get_secret_value() if admin else None,
+        admins=SqlAdminTokens(engine),
         tenants=SqlTenantDirectory(engine),
         ledger=ledger,
         intake=Intake(ledger, dispatcher),

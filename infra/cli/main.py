@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from infra.cli import bus, db, dlq, processes, schemas, tenants, users
+from infra.cli import admins, bus, db, dlq, processes, schemas, tenants, users
 from infra.cli.output import out
 from infra.demo.runner import run_demo
 from infra.settings import load_settings
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(users.app, name="users")
+app.add_typer(admins.app, name="admins")
 app.add_typer(schemas.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(dlq.app, name="dead-letters", help="The same as `dlq` (its former name).")

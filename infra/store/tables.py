@@ -338,6 +338,23 @@ class AuditRow(SQLModel, table=True):
     outcome: str
 
 
+class AdminTokenRow(SQLModel, table=True):
+    """A named admin token: only its SHA-256 hex digest is stored."""
+
+    __tablename__ = "admin_tokens"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_admin_tokens_name"),
+        sa.UniqueConstraint("token_hash", name="uq_admin_tokens_token_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: str
+    token_hash: str
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
 def _table(name: str) -> sa.Table:
     return SQLModel.metadata.tables[name]
 
@@ -356,3 +373,4 @@ OUTBOUND_CALLS = _table("outbound_calls")
 CALL_EVENTS = _table("call_events")
 SCHEDULER_SLOTS = _table("scheduler_slots")
 AUDIT_LOG = _table("audit_log")
+ADMIN_TOKENS = _table("admin_tokens")

@@ -1,6 +1,7 @@
 """``GET /api/queue/status`` and ``POST /api/queue/trigger``: the old service's admin paths.
 
-Both need the admin token (a tenant's key is a 403: queues are shared).
+Both need an admin token (a tenant's key is a 403: queues are shared); triggering is a
+change, which a viewer's token may not make.
 
 - ``status``: ``infra.queue_report`` — the old answer (``success``, ``queue``) extended
   with every queue, the pipelines' jobs of the last 24 h and the ticks' crons.
@@ -33,15 +34,6 @@ class QueueReport(Protocol):
         ...
 
 
-def _require_admin(auth: BearerAuth, req: falcon.Request) -> None:
-    if auth.authenticate(req).tenant_id is not None:
-        raise ProblemError(
-            falcon.HTTP_403,
-            title="Forbidden",
-            detail="the queues are shared by every tenant: use the admin token",
-        )
-
-
 class QueueStatusResource:
     """``GET /api/queue/status``."""
 
@@ -51,7 +43,7 @@ class QueueStatusResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer the queues, jobs and crons."""
-        _require_admin(self._auth, req)
+        self._auth.authenticate(req).require_admin(change=False)
         resp.media = self._reporter.report()
 
 
@@ -75,7 +67,7 @@ class QueueTriggerResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Emit a daily-calls tick now (202), or 429 inside the rate-limit window."""
-        _require_admin(self._auth, req)
+        self._auth.authenticate(req).require_admin(change=True)
         now = self._clock()
         window = int(now // self._every_s)
         slot = datetime.fromtimestamp(int(now), tz=UTC)

@@ -20,6 +20,7 @@ from infra.intake import Intake
 from infra.queue_report import QueueReporter
 from infra.settings import DailyCallsSettings
 from infra.sockets import free_port
+from infra.store.admins import SqlAdminTokens
 from infra.store.calls import SqlCallQueries, SqlCallStore
 from infra.store.dialing import SqlCallBook
 from infra.store.engine import create_engine, ping
@@ -60,6 +61,7 @@ class Store:
     users: SqlUsers
     outbound: SqlCallBook
     clock: FixedClock
+    admins: SqlAdminTokens
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def open_store(url: str) -> Store:
         users=SqlUsers(engine, clock=clock),
         outbound=SqlCallBook(engine, clock=clock),
         clock=clock,
+        admins=SqlAdminTokens(engine),
     )
 
 
@@ -143,6 +146,7 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
             "webhook_secret": SECRET,
             "signature_tolerance_s": TOLERANCE_S,
             "admin_token": ADMIN_TOKEN,
+            "admins": store.admins,
             "tenants": store.tenants,
             "ledger": store.ledger,
             "intake": Intake(store.ledger, InlineDispatcher(publisher, store.ledger)),

@@ -119,3 +119,24 @@ def test_a_trigger_emits_one_daily_calls_tick_now_and_then_rate_limits(
     assert document["job_id"] == first.json["job_id"]
     assert 1 <= int(again.headers["retry-after"]) <= 10
     assert len(publisher.published) == 1
+
+
+def test_a_viewer_token_may_look_but_not_trigger_and_a_revoked_one_is_refused(
+    client: testing.TestClient, store: Store, acme: TenantFixture
+) -> None:
+    _, viewer = store.admins.add("vera", "viewer")
+    _, admin = store.admins.add("ana", "admin")
+
+    looked = client.simulate_get("/api/queue/status", headers=_bearer(viewer))
+    refused = client.simulate_post("/api/queue/trigger", headers=_bearer(viewer))
+    triggered = client.simulate_post("/api/queue/trigger", headers=_bearer(admin))
+
+    assert looked.status_code == 200
+    assert "viewer" in assert_problem(refused, 403)["detail"]
+    assert triggered.status_code == 202
+    store.admins.revoke("ana")
+    assert_problem(client.simulate_get("/api/queue/status", headers=_bearer(admin)), 401)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
