@@ -25,6 +25,15 @@ from infra.store.protocols import (
 from producers.auth import AdminTokens, BearerAuth
 from producers.errors import install_error_handling
 from producers.ports import SimilarityIndex
+from producers.resources.admin import (
+    AuditResource,
+    DeadLetterDeskPort,
+    DeadLetterResource,
+    DeadLettersResource,
+    PayloadResource,
+    PurgeResource,
+    ReplayResource,
+)
 from producers.resources.calls import CallFinder, CallResource, SimilarCallsResource
 from producers.resources.health import Liveness, Readiness
 from producers.resources.jobs import JobResource
@@ -64,6 +73,7 @@ class ApiDeps:
         telephony_tolerance_s: Largest age (and future skew) of a timestamped signature.
         queue_report: Builds ``GET /api/queue/status``.
         trigger_every_s: ``POST /api/queue/trigger`` emits at most one tick per this.
+        desk: Dead letters and the audit log, for ``/api/admin/…``.
         clock: Current unix time (fixed in tests).
     """
 
@@ -86,6 +96,7 @@ class ApiDeps:
     telephony_tolerance_s: float
     queue_report: QueueReport
     trigger_every_s: int
+    desk: DeadLetterDeskPort
     clock: Callable[[], float] = time.time
 
 
@@ -158,4 +169,24 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/api/users/{user_id}/calls",
         UserCallsResource(auth=auth, scope=users, outbound=deps.outbound),
     )
+    _add_admin_routes(app, deps, auth)
     return app
+
+
+def _add_admin_routes(
+    app: falcon.App[falcon.Request, falcon.Response], deps: ApiDeps, auth: BearerAuth
+) -> None:
+    """The dead-letter admin API (``producers.resources.admin``)."""
+    desk = deps.desk
+    bounds = {"max_body_bytes": deps.max_body_bytes, "max_json_depth": deps.max_json_depth}
+    letters = "/api/admin/dead-letters"
+    app.add_route(letters, DeadLettersResource(auth=auth, desk=desk, tenants=deps.tenants))
+    app.add_route(f"{letters}/{{message_id}}", DeadLetterResource(auth=auth, desk=desk))
+    app.add_route(
+        f"{letters}/{{message_id}}/payload", PayloadResource(auth=auth, desk=desk, **bounds)
+    )
+    app.add_route(
+        f"{letters}/{{message_id}}/replay", ReplayResource(auth=auth, desk=desk, **bounds)
+    )
+    app.add_route(f"{letters}/{{message_id}}/purge", PurgeResource(auth=auth, desk=desk, **bounds))
+    app.add_route("/api/admin/audit", AuditResource(auth=auth, desk=desk))

@@ -5,11 +5,12 @@ so every database pool, Redis connection and background thread belongs to the pr
 that uses it. Nothing happens at import time.
 
 The API builds only what it uses: the SQL store (jobs, calls, users, the call book), a
-publisher on the bus, the vector index (for similar calls) and a short-timeout Redis
-client for the queue status. Two threads run beside the request threads: the dispatcher,
-which publishes accepted jobs so no request waits on the broker, and the health
-monitor, which probes the database (required) and the broker (reported, not required)
-for ``/readyz``.
+publisher on the bus, the vector index (for similar calls), a short-timeout Redis
+client for the queue status, and the dead-letter desk (its own Redis client with the
+bus's timeouts, the store's progress and audit log) for the admin API. Two threads run
+beside the request threads: the dispatcher, which publishes accepted jobs so no request
+waits on the broker, and the health monitor, which probes the database (required) and
+the broker (reported, not required) for ``/readyz``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 
 import falcon
 
-from infra.bus.broker import BrokerProbe
+from infra.bus.broker import BrokerProbe, redis_client
+from infra.bus.dead_letters import DeadLetters
 from infra.bus.dispatch import BackgroundDispatcher
 from infra.bus.publisher import connect_publisher
+from infra.dlq import DeadLetterDesk
 from infra.embedded import resolve_broker_url
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
@@ -31,12 +34,14 @@ from infra.logs import configure_logging, get_logger
 from infra.queue_report import QueueReporter
 from infra.settings import Settings, load_settings
 from infra.store.admins import SqlAdminTokens
+from infra.store.audit import SqlAudit
 from infra.store.calls import SqlCallQueries
 from infra.store.dialing import call_book
 from infra.store.engine import create_engine, ping
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger, utc_now
 from infra.store.migrate import ensure_migrated
+from infra.store.progress import SqlJobProgress
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.users import users_of
 from infra.vendors.wiring import Adapters, telephony_webhook_secret
@@ -77,6 +82,9 @@ def build_api(settings: Settings) -> Api:
         vectors = adapters.vectors()
         probe = BrokerProbe(url, settings.health.timeout_s)
         closers.append(probe.close)
+        # The dead-letter desk's own client: the bus's socket timeouts, not the probe's.
+        letters_client = redis_client(settings.broker, url)
+        closers.append(letters_client.close)
     except BaseException:
         close()
         raise
@@ -125,6 +133,11 @@ def build_api(settings: Settings) -> Api:
             probe.client, settings.broker.namespace, jobs, settings.daily_calls, utc_now
         ),
         trigger_every_s=settings.daily_calls.trigger_every_s,
+        desk=DeadLetterDesk(
+            DeadLetters(letters_client, settings.broker.namespace),
+            SqlJobProgress(engine),
+            SqlAudit(engine),
+        ),
     )
     get_logger(__name__).info(
         "api ready", adapters=adapters.labels, local=adapters.local + embedded_in_use(settings)

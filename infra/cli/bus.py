@@ -13,47 +13,42 @@ and attempt count; ``DeadLetters`` joins the two.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NoReturn
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, NoReturn
 
 import redis
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from contracts import CONTRACTS
 from contracts.errors import TransientError
 from infra.bus.broker import redis_client
 from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.bus.queues import queue_depths
 from infra.cli.output import USAGE_ERROR, err, fail, out, print_whole
 from infra.cli.store import migrated_engine
+from infra.dlq import (
+    ACTORS,
+    QUEUES,
+    SCAN_LIMIT,
+    Selection,
+    letter_document,
+    options_of,
+    since_moment,
+)
 from infra.embedded import running_server
 from infra.settings import Settings, load_settings
 from infra.store.job_views import SqlJobQueries
 from infra.store.records import JobView
 from infra.store.tenants import SqlTenantDirectory
 
-SCAN_LIMIT = 10_000
-"""Most dead letters one command reads, newest first; filters select among these."""
-
 ERROR_WIDTH = 60
 """The error column of ``list`` shortens ``Type: message`` to this many characters."""
 
-
-QUEUES = sorted({contract.route.queue for contract in CONTRACTS})
-"""The pipeline queues: the routes of the contracts."""
-
-ACTORS = sorted({contract.route.actor for contract in CONTRACTS})
-"""The pipeline actors: the routes of the contracts."""
-
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 QueueOption = Annotated[str | None, typer.Option(help="Only this queue's dead letters.")]
 ActorOption = Annotated[str | None, typer.Option(help="Only dead letters for this actor.")]
@@ -128,50 +123,22 @@ def usage_error(message: str, *, hint: str | None = None) -> NoReturn:
 
 
 @dataclass(frozen=True)
-class Selection:
-    """Which dead letters a command acts on: the filters of ``list``.
+class Choice:
+    """Which dead letters a command acts on (the filters of ``list``), as it was asked."""
 
-    The queue is read from the broker; the other filters are applied to the newest
-    ``SCAN_LIMIT`` dead letters, since the broker indexes dead letters by time only.
-    """
-
-    queue: str | None = None
-    actor: str | None = None
-    error: str | None = None
-    since: datetime | None = None
-    tenant_ids: frozenset[str] | None = None
-    described: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def narrows(self) -> bool:
-        """Whether a filter other than the queue applies."""
-        filters = (self.actor, self.error, self.since, self.tenant_ids)
-        return any(value is not None for value in filters)
-
-    def matches(self, letter: DeadLetter) -> bool:
-        """Whether ``letter`` passes every filter."""
-        failure = letter.failure
-        return (
-            (self.queue is None or letter.queue == self.queue)
-            and (self.actor is None or letter.actor == self.actor)
-            and (
-                self.error is None
-                or (failure is not None and failure.exception_type.lower() == self.error.lower())
-            )
-            and (self.since is None or letter.dead_at >= self.since)
-            and (self.tenant_ids is None or options_of(letter).get("tenant_id") in self.tenant_ids)
-        )
+    selection: Selection
+    described: tuple[str, ...] = ()
 
     def select(self, letters: DeadLetters, limit: int) -> list[DeadLetter]:
-        """The newest ``limit`` dead letters that match."""
-        scanned = letters.list(self.queue, SCAN_LIMIT if self.narrows else limit)
-        if len(scanned) == SCAN_LIMIT:
+        """The newest ``limit`` dead letters that match, with a note when the scan was cut."""
+        found, cut = self.selection.scan(letters, limit)
+        if cut:
             err().print(
                 f"note: only the newest {SCAN_LIMIT} dead letters were read; run again "
                 "(or narrow with --queue) for older ones",
                 markup=False,
             )
-        return [letter for letter in scanned if self.matches(letter)][:limit]
+        return found
 
     def nothing(self) -> str:
         """The one line saying that no dead letter matches."""
@@ -186,36 +153,33 @@ def selection(
     error: str | None,
     since: str | None,
     tenant: str | None,
-) -> Selection:
+) -> Choice:
     """Check the filter options and build the selection (exits 2 on a bad value)."""
     if queue is not None and queue not in QUEUES:
         usage_error(f"unknown queue {queue!r}", hint=f"known queues: {', '.join(QUEUES)}")
     if actor is not None and actor not in ACTORS:
         usage_error(f"unknown actor {actor!r}", hint=f"known actors: {', '.join(ACTORS)}")
     given = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
-    return Selection(
+    chosen = Selection(
         queue=queue,
         actor=actor,
         error=error,
         since=None if since is None else parse_since(since, datetime.now(UTC)),
         tenant_ids=None if tenant is None else _tenant_ids(settings, tenant),
-        described=tuple(f"{name} {value}" for name, value in given.items() if value is not None),
     )
+    described = tuple(f"{name} {value}" for name, value in given.items() if value is not None)
+    return Choice(chosen, described)
 
 
 def parse_since(value: str, now: datetime) -> datetime:
     """``--since``: an ISO time (UTC when it has no offset) or a duration ago (30m, 2h, 1d)."""
-    match = _DURATION.fullmatch(value.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
-        moment = datetime.fromisoformat(value.strip())
+        return since_moment(value, now)
     except ValueError:
         usage_error(
             f"invalid --since {value!r}",
             hint="an ISO time (2026-03-02T09:30, UTC unless it has an offset) or 30m, 2h, 1d",
         )
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _tenant_ids(settings: Settings, tenant: str) -> frozenset[str]:
@@ -225,39 +189,11 @@ def _tenant_ids(settings: Settings, tenant: str) -> frozenset[str]:
     return frozenset({tenant} if named is None else {tenant, named.id})
 
 
-def options_of(letter: DeadLetter) -> dict[str, Any]:
-    """The dead letter's message options (contract, job_id, idempotency_key …)."""
-    options: dict[str, Any] = letter.message.get("options") or {}
-    return options
-
-
 def _error(letter: DeadLetter) -> str:
     failure = letter.failure
     if failure is None:
         return "(no failure record)"
     return f"{failure.exception_type}: {failure.exception_message}"
-
-
-def _document(letter: DeadLetter, *, full: bool) -> dict[str, Any]:
-    options = options_of(letter)
-    failure = letter.failure
-    document: dict[str, Any] = {
-        "id": letter.message_id,
-        "queue": letter.queue,
-        "actor": letter.actor,
-        "contract": options.get("contract"),
-        "dead_at": letter.dead_at.isoformat(),
-        "job_id": options.get("job_id"),
-        "tenant_id": options.get("tenant_id"),
-        "attempts": failure.attempts if failure else None,
-        "exception_type": failure.exception_type if failure else None,
-        "exception_message": failure.exception_message if failure else None,
-    }
-    if full:
-        document["traceback"] = failure.traceback if failure else None
-        document["options"] = options
-    document["payload"] = letter.payload
-    return document
 
 
 def utc(moment: datetime) -> str:
@@ -304,7 +240,7 @@ def list_letters(
     with dead_letters(settings) as letters:
         found = chosen.select(letters, limit)
     if as_json:
-        typer.echo(json.dumps([_document(letter, full=False) for letter in found], indent=2))
+        typer.echo(json.dumps([letter_document(letter, full=False) for letter in found], indent=2))
         return
     console = out()
     if not found:
@@ -386,6 +322,6 @@ def export(
     with dead_letters(settings) as letters:
         found = chosen.select(letters, limit or SCAN_LIMIT)
     for letter in found:
-        typer.echo(json.dumps(_document(letter, full=True), default=str))
+        typer.echo(json.dumps(letter_document(letter, full=True), default=str))
     if not found:
         err().print(chosen.nothing(), markup=False)

@@ -22,7 +22,6 @@ replay skipped an invalid payload.
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import json
 import re
@@ -31,40 +30,46 @@ import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import pydantic
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from contracts import BY_NAME, Contract
 from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.cli import bus
 from infra.cli.bus import (
-    SCAN_LIMIT,
     ActorOption,
     BatchLimitOption,
+    Choice,
     ErrorOption,
     JsonOption,
     QueueOption,
-    Selection,
     SinceOption,
     TenantOption,
     dead_letters,
     letter_or_fail,
-    options_of,
     selection,
     usage_error,
     utc,
 )
 from infra.cli.output import err, fail, out, print_whole
 from infra.cli.store import migrated_engine
+from infra.dlq import (
+    SCAN_LIMIT,
+    DeadLetterDesk,
+    Outcome,
+    contract_of,
+    entry_document,
+    options_of,
+    payload_diff,
+    pretty,
+    violations,
+)
 from infra.settings import Settings, load_settings
-from infra.store.audit import AuditEntry, SqlAudit
+from infra.store.audit import SqlAudit
 from infra.store.progress import SqlJobProgress
 
 app = typer.Typer(
@@ -89,25 +94,6 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only say what wou
 # Writing ---------------------------------------------------------------------------
 
 
-def _contract(letter: DeadLetter) -> type[Contract] | None:
-    return BY_NAME.get(str(options_of(letter).get("contract")))
-
-
-def _violations(letter: DeadLetter, payload: Any) -> list[str]:
-    """Why ``payload`` is not a valid message of the letter's contract (empty if it is)."""
-    contract = _contract(letter)
-    if contract is None:
-        return [f"unknown contract {options_of(letter).get('contract')!r}"]
-    try:
-        contract.model_validate(payload)
-    except pydantic.ValidationError as error:
-        return [
-            f"{'.'.join(str(part) for part in problem['loc']) or '(payload)'}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
-        ]
-    return []
-
-
 def _operator(name: str | None) -> str:
     if name is not None:
         if not name.strip():
@@ -123,45 +109,6 @@ def _reason(reason: str) -> str:
     if not reason.strip():
         usage_error("--reason must say why", hint='e.g. --reason "INC-123: fixed upstream"')
     return reason.strip()
-
-
-@dataclass(frozen=True)
-class _Audit:
-    """Writes the audit entries of one command: same operator, action and reason."""
-
-    log: SqlAudit
-    operator: str
-    action: str
-    reason: str
-
-    def record(
-        self, target: str, letter: DeadLetter | None, outcome: str, diff: str | None = None
-    ) -> None:
-        job_id = options_of(letter).get("job_id") if letter else None
-        self.log.record(
-            actor=self.operator,
-            action=self.action,
-            target=target,
-            reason=self.reason,
-            outcome=outcome,
-            queue=letter.queue if letter else None,
-            job_id=None if job_id is None else str(job_id),
-            diff=diff,
-        )
-
-
-def _pretty(payload: Any) -> str:
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-
-
-def _diff(before: str, after: str, message_id: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"{message_id} (dead letter)",
-        tofile=f"{message_id} (edited)",
-    )
-    return "".join(lines)
 
 
 def _run_editor(editor: str, text: str, message_id: str) -> str:
@@ -181,45 +128,30 @@ def _run_editor(editor: str, text: str, message_id: str) -> str:
         return path.read_text(encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class _Edit:
-    """What came of an edit: the diff, and the payload to keep or why it is rejected."""
-
-    diff: str | None
-    payload: Any = None
-    rejected: str | None = None
-    problems: tuple[str, ...] = ()
-
-    @property
-    def outcome(self) -> str:
-        """The audit outcome (``kept`` is only known once it is kept)."""
-        if self.rejected is not None:
-            return f"rejected: {self.rejected}"
-        return "unchanged" if not self.diff else "kept"
-
-
-def _edited(letter: DeadLetter, editor: str) -> _Edit:
-    if _contract(letter) is None:
-        contract = options_of(letter).get("contract")
-        return _Edit(diff=None, rejected=f"unknown contract {contract!r}: cannot check a payload")
-    before = _pretty(letter.payload)
+def _edited(
+    desk: DeadLetterDesk, letter: DeadLetter, editor: str, *, operator: str, why: str
+) -> Outcome:
+    """Run the editor on the payload and keep what it saved if the contract accepts it."""
+    if contract_of(letter) is None:
+        # The desk refuses it (and says why) before any editor opens.
+        return desk.edit_letter(letter, letter.payload, actor=operator, reason=why)
+    before = pretty(letter.payload)
     try:
         text = _run_editor(editor, before, letter.message_id)
     except (OSError, ValueError) as error:
-        return _Edit(diff=None, rejected=f"cannot edit: {error}")
+        return desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"line {error.lineno} column {error.colno}: {error.msg}"
-        return _Edit(_diff(before, text, letter.message_id), rejected=f"invalid JSON: {problem}")
-    diff = _diff(before, _pretty(payload), letter.message_id)
-    if payload == letter.payload:
-        return _Edit(diff=None)
-    problems = tuple(_violations(letter, payload))
-    if problems:
-        contract = options_of(letter).get("contract")
-        return _Edit(diff, rejected=f"{contract}: {'; '.join(problems)}", problems=problems)
-    return _Edit(diff, payload=payload)
+        return desk.refuse_edit(
+            letter,
+            f"invalid JSON: {problem}",
+            actor=operator,
+            reason=why,
+            diff=payload_diff(before, text, letter.message_id),
+        )
+    return desk.edit_letter(letter, payload, actor=operator, reason=why)
 
 
 @app.command()
@@ -245,24 +177,20 @@ def edit(
     settings = load_settings()
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
         letter = letter_or_fail(letters, message_id)
-        audit = _Audit(SqlAudit(engine), operator, "edit", why)
-        result = _edited(letter, editor)
-        outcome = result.outcome
-        if outcome == "kept" and letters.replace_payload(letter, result.payload) is None:
-            outcome = "rejected: gone (replayed or purged meanwhile)"
-        audit.record(letter.message_id, letter, outcome, result.diff)
+        desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
+        result = _edited(desk, letter, editor, operator=operator, why=why)
     console = out()
-    if outcome == "kept":
+    if result.kind == "kept":
         console.print(result.diff or "", markup=False, end="")
-        console.print(f"kept the edited payload of {letter.message_id}", markup=False)
+        console.print(result.message, markup=False)
         console.print(f"replay it with `switchboard dlq replay {letter.message_id} --reason …`")
         return
-    if outcome == "unchanged":
-        console.print(f"unchanged: {letter.message_id} is as it was", markup=False)
+    if result.kind == "unchanged":
+        console.print(result.message, markup=False)
         return
-    for problem in result.problems:
+    for problem in result.violations:
         err().print(f"  {problem}", markup=False)
-    fail(f"edit {outcome}; nothing changed", hint="run `switchboard dlq edit` again to fix it")
+    fail(result.message, hint="run `switchboard dlq edit` again to fix it")
 
 
 Targets = list[tuple[str, DeadLetter | None]]
@@ -270,7 +198,7 @@ Targets = list[tuple[str, DeadLetter | None]]
 
 
 def _targets(
-    letters: DeadLetters, ids: Sequence[str], chosen: Selection | None, limit: int | None
+    letters: DeadLetters, ids: Sequence[str], chosen: Choice | None, limit: int | None
 ) -> Targets:
     if chosen is not None:
         return [
@@ -290,7 +218,7 @@ def _batch_selection(
     every: bool,
     filters: dict[str, str | None],
     limit: int | None,
-) -> Selection | None:
+) -> Choice | None:
     """The selection of ``--all``, or None for ids (exits 2 on a mix or on neither)."""
     if bool(ids) == every:
         usage_error(
@@ -307,67 +235,22 @@ def _batch_selection(
     return selection(settings, **filters)
 
 
-@dataclass(frozen=True)
-class _Done:
-    """What came of one dead letter: its count (``replayed`` …) and its audit outcome."""
-
-    kind: str
-    outcome: str
-    line: str
+Act = Callable[[str, DeadLetter | None], Outcome]
+"""Replays or purges one target (auditing it) and says what came of it."""
 
 
-def _apply(
-    targets: Targets, act: Callable[[str, DeadLetter | None], _Done], audit: _Audit, label: str
-) -> Counter[str]:
-    """``act`` on every target, auditing each, with a progress bar when there are several."""
+def _apply(targets: Targets, act: Act, label: str) -> Counter[str]:
+    """``act`` on every target, with a progress bar when there are several."""
     counts: Counter[str] = Counter()
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=out(), disable=len(targets) < 2) as progress:
         task = progress.add_task(label, total=len(targets))
         for message_id, letter in targets:
             done = act(message_id, letter)
-            audit.record(message_id, letter, done.outcome)
-            progress.console.print(done.line, markup=False)
+            progress.console.print(done.message, markup=False)
             counts[done.kind] += 1
             progress.advance(task)
     return counts
-
-
-def _gone(message_id: str) -> _Done:
-    return _Done("gone", "gone", f"gone: {message_id} is no longer a dead letter")
-
-
-def _replayer(
-    letters: DeadLetters, progress: SqlJobProgress
-) -> Callable[[str, DeadLetter | None], _Done]:
-    def replay_one(message_id: str, letter: DeadLetter | None) -> _Done:
-        if letter is None:
-            return _gone(message_id)
-        problems = _violations(letter, letter.payload)
-        if problems:
-            return _Done(
-                "invalid",
-                f"skipped: invalid payload: {'; '.join(problems)}",
-                f"skipped {message_id}: invalid payload ({'; '.join(problems)})",
-            )
-        if not letters.replay(letter):
-            return _gone(message_id)
-        options = options_of(letter)
-        job_id, key = options.get("job_id"), options.get("idempotency_key")
-        requeued = bool(job_id and key) and progress.message_requeued(str(job_id), str(key))
-        job = f"job {job_id or '-'}" + (" back to processing" if requeued else "")
-        return _Done("replayed", "replayed", f"replayed {message_id} to {letter.queue} ({job})")
-
-    return replay_one
-
-
-def _purger(letters: DeadLetters) -> Callable[[str, DeadLetter | None], _Done]:
-    def purge_one(message_id: str, letter: DeadLetter | None) -> _Done:
-        if letter is None or not letters.purge(letter):
-            return _gone(message_id)
-        return _Done("purged", "purged", f"purged {message_id} from {letter.queue}")
-
-    return purge_one
 
 
 _DONE = {"replay": "replayed", "purge": "purged"}
@@ -378,7 +261,7 @@ def _preview(targets: Targets, verb: str, *, check: bool) -> Counter[str]:
     counts: Counter[str] = Counter()
     console = out()
     for message_id, letter in targets:
-        problems = _violations(letter, letter.payload) if check and letter else []
+        problems = violations(letter, letter.payload) if check and letter else []
         if letter is None:
             kind, line = "gone", f"gone: {message_id} is not a dead letter"
         elif problems:
@@ -414,11 +297,13 @@ def _batch(
         if dry_run:
             counts = _preview(targets, verb, check=verb == "replay")
         else:
-            act = (
-                _replayer(letters, SqlJobProgress(engine)) if verb == "replay" else _purger(letters)
-            )
-            audit = _Audit(SqlAudit(engine), operator, verb, why)
-            counts = _apply(targets, act, audit, _DOING[verb])
+            desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
+            act_on = desk.replay_letter if verb == "replay" else desk.purge_letter
+
+            def act(message_id: str, letter: DeadLetter | None) -> Outcome:
+                return act_on(message_id, letter, actor=operator, reason=why)
+
+            counts = _apply(targets, act, _DOING[verb])
     _summary(counts, verb, dry_run=dry_run)
     return counts
 
@@ -501,21 +386,6 @@ def _summary(counts: Counter[str], verb: str, *, dry_run: bool) -> None:
 # The audit log -----------------------------------------------------------------------
 
 
-def _entry_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": entry.target,
-        "queue": entry.queue,
-        "job_id": entry.job_id,
-        "reason": entry.reason,
-        "outcome": entry.outcome,
-        "diff": entry.diff,
-    }
-
-
 @app.command()
 def audit(
     target: Annotated[str | None, typer.Option(help="Only entries about this id.")] = None,
@@ -530,7 +400,7 @@ def audit(
     with migrated_engine(settings) as engine:
         entries = SqlAudit(engine).entries(target=target, action=action, limit=limit)
     if as_json:
-        typer.echo(json.dumps([_entry_json(entry) for entry in entries], indent=2))
+        typer.echo(json.dumps([entry_document(entry) for entry in entries], indent=2))
         return
     console = out()
     if not entries:

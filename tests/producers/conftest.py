@@ -13,14 +13,17 @@ import redis
 import sqlalchemy as sa
 from falcon import testing
 
+from infra.bus.dead_letters import DeadLetters
 from infra.bus.dispatch import InlineDispatcher
 from infra.bus.publishing import InMemoryPublisher, Publisher
+from infra.dlq import DeadLetterDesk
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
 from infra.queue_report import QueueReporter
 from infra.settings import DailyCallsSettings
 from infra.sockets import free_port
 from infra.store.admins import SqlAdminTokens
+from infra.store.audit import SqlAudit
 from infra.store.calls import SqlCallQueries, SqlCallStore
 from infra.store.dialing import SqlCallBook
 from infra.store.engine import create_engine, ping
@@ -168,6 +171,15 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
                 store.clock,
             ),
             "trigger_every_s": 10,
+            # Likewise the dead-letter desk: a real one, on a broker that is not there.
+            "desk": DeadLetterDesk(
+                DeadLetters(
+                    redis.Redis(port=free_port(), socket_timeout=0.5, socket_connect_timeout=0.5),
+                    "switchboard",
+                ),
+                store.progress,
+                SqlAudit(store.engine),
+            ),
             "clock": lambda: float(NOW),
         }
         return testing.TestClient(create_app(ApiDeps(**(fields | overrides))))
