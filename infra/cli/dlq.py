@@ -68,8 +68,11 @@ from infra.dlq import (
     pretty,
     violations,
 )
+from infra.documents import call_document
 from infra.settings import Settings, load_settings
 from infra.store.audit import SqlAudit
+from infra.store.dialing import SqlCallBook
+from infra.store.job_views import SqlJobQueries
 from infra.store.progress import SqlJobProgress
 
 app = typer.Typer(
@@ -423,3 +426,67 @@ def audit(
         )
         table.add_row(*(Text(cell) for cell in cells))
     print_whole(console, table)
+
+
+@app.command()
+def review(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many of each.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
+) -> None:
+    """What needs a person beside dead letters: jobs failed at intake, calls of unknown outcome.
+
+    A job failed at intake was accepted, but its first message no longer validates
+    against its contract, so it was never published. A call is ``unknown`` when the
+    telephony provider was asked to place it and no answer came back: it is not placed
+    again by itself; look it up with the provider (a late status webhook settles it).
+    """
+    with migrated_engine(load_settings()) as engine:
+        jobs = SqlJobQueries(engine).failed_at_intake(limit=limit)
+        calls = SqlCallBook(engine).needing_review(limit=limit)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "failed_at_intake": [
+                        {
+                            "job_id": j.job_id,
+                            "kind": j.kind,
+                            "tenant": j.tenant_name,
+                            "created_at": j.created_at.isoformat(),
+                            "error": j.failure.error if j.failure else None,
+                        }
+                        for j in jobs
+                    ],
+                    "unknown_calls": [call_document(c) | {"phone": c.phone} for c in calls],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = out()
+    if not jobs and not calls:
+        console.print("nothing needs review: no job failed at intake, no call of unknown outcome")
+        return
+    if jobs:
+        table = Table(title="Jobs failed at intake (never published)")
+        for column in ("Job", "Kind", "Tenant", "Accepted (UTC)", "Why"):
+            table.add_column(column, no_wrap=column != "Why")
+        for job in jobs:
+            why = job.failure.error if job.failure else "-"
+            table.add_row(job.job_id, job.kind, job.tenant_name or "-", utc(job.created_at), why)
+        print_whole(console, table)
+    if calls:
+        table = Table(title="Calls of unknown outcome (not placed again by themselves)")
+        for column in ("Call", "Tenant", "Phone", "Attempt", "Placed or due (UTC)", "Error"):
+            table.add_column(column, no_wrap=column != "Error")
+        for call in calls:
+            moment = call.placed_at or call.due_at
+            table.add_row(
+                call.id,
+                call.tenant_id,
+                call.phone,
+                str(call.attempt),
+                utc(moment) if moment else "-",
+                call.error or "-",
+            )
+        print_whole(console, table)

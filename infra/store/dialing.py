@@ -381,6 +381,17 @@ class SqlCallBook:
         with transaction(self._engine) as conn:
             return [_call(row) for row in conn.execute(query)]
 
+    def needing_review(self, *, limit: int = 100) -> list[OutboundCall]:
+        """Calls in ``unknown``: the provider may or may not have placed them. Newest first."""
+        query = (
+            sa.select(OUTBOUND_CALLS)
+            .where(OUTBOUND_CALLS.c.status == "unknown")
+            .order_by(OUTBOUND_CALLS.c.updated_at.desc())
+            .limit(limit)
+        )
+        with transaction(self._engine) as conn:
+            return [_call(row) for row in conn.execute(query)]
+
     def get(self, call_id: str) -> OutboundCall | None:
         """One call, or None."""
         with transaction(self._engine) as conn:

@@ -17,6 +17,7 @@ from typing import cast
 import sqlalchemy as sa
 
 from infra.store.engine import transaction
+from infra.store.jobs import INTAKE_STEP
 from infra.store.records import (
     OUTSTANDING,
     ChildCounts,
@@ -39,6 +40,19 @@ class SqlJobQueries:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+
+    def failed_at_intake(self, *, limit: int = 100) -> list[JobView]:
+        """Jobs that failed at intake (their first message no longer validates), newest first."""
+        query = (
+            sa.select(JOBS.c.id)
+            .where(JOBS.c.status == "failed", JOBS.c.error_step == INTAKE_STEP)
+            .order_by(JOBS.c.updated_at.desc())
+            .limit(limit)
+        )
+        with transaction(self._engine) as conn:
+            ids = list(conn.execute(query).scalars())
+        views = [self.job_view(job_id, tenant_id=None) for job_id in ids]
+        return [view for view in views if view is not None]
 
     def job_counts(self, since: datetime) -> dict[str, dict[str, int]]:
         """Jobs last updated since ``since``, counted by kind and status."""
