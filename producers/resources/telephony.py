@@ -33,7 +33,7 @@ from infra.store.records import TelephonyEvent
 from infra.vendors import telephony_signing
 from producers.errors import unprocessable
 from producers.payloads import parse_document, validate
-from producers.resources.webhooks import read_body
+from producers.resources.webhooks import read_body, require_secret
 
 _log = get_logger(__name__)
 
@@ -122,16 +122,13 @@ class TelephonyWebhook:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Record and apply one status event."""
         body = read_body(req, self._max_body_bytes)
-        if self._secret is None:
-            raise falcon.HTTPServiceUnavailable(
-                title="Webhook secret not configured",
-                description="set SWITCHBOARD_CALLKARO__WEBHOOK_SECRET "
-                "(or CALLKARO_WEBHOOK_SECRET) and restart the API",
-            )
+        secret = require_secret(
+            self._secret, "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET (or CALLKARO_WEBHOOK_SECRET)"
+        )
         now = self._clock()
         try:
             telephony_signing.verify(
-                self._secret,
+                secret,
                 req.get_header(telephony_signing.SIGNATURE_HEADER),
                 body,
                 now=now,

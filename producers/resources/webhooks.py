@@ -49,6 +49,20 @@ def read_body(req: falcon.Request, max_bytes: int) -> bytes:
     return body
 
 
+def require_secret(secret: str | None, variables: str) -> str:
+    """The webhook's HMAC secret; without one the webhook answers 503 saying what to set.
+
+    Raises:
+        falcon.HTTPServiceUnavailable: No secret is configured (``variables`` names them).
+    """
+    if secret is None:
+        raise falcon.HTTPServiceUnavailable(
+            title="Webhook secret not configured",
+            description=f"set {variables} and restart the API",
+        )
+    return secret
+
+
 def idempotency_key(req: falcon.Request) -> str | None:
     """The request's ``Idempotency-Key`` (a bare or quoted id), if it sent one.
 
@@ -106,16 +120,14 @@ class CallEndedWebhook:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept a finished call (202), a duplicate (200) or an ignored event type (200)."""
         body = read_body(req, self._max_body_bytes)
-        if self._secret is None:
-            raise falcon.HTTPServiceUnavailable(
-                title="Webhook secret not configured",
-                description="set SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET "
-                "(or ELEVENLABS_WEBHOOK_SECRET) and restart the API",
-            )
+        secret = require_secret(
+            self._secret,
+            "SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET (or ELEVENLABS_WEBHOOK_SECRET)",
+        )
         elevenlabs.verify_signature(
             req.get_header(elevenlabs.SIGNATURE_HEADER),
             body,
-            secret=self._secret,
+            secret=secret,
             now=self._clock(),
             tolerance_s=self._tolerance_s,
         )

@@ -1,15 +1,23 @@
-"""Helpers of the bus tests: bounded waiting and a real Dramatiq worker."""
+"""Helpers of the bus tests: bounded waiting, a real Dramatiq worker, real dead letters."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import dramatiq
 import pytest
 from dramatiq import Worker
 
-from infra.bus.broker import SwitchboardBroker
+from contracts import CONTRACTS
+from infra.bus.broker import SwitchboardBroker, build_broker
+from infra.bus.dead_letters import DeadLetters
+from infra.bus.failures import FailureRecorder
+from infra.bus.publisher import BrokerPublisher
+from infra.bus.publishing import Envelope
+from infra.settings import BrokerSettings
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout_s: float = 10.0) -> float:
@@ -31,3 +39,30 @@ def running_worker(broker: SwitchboardBroker, *, threads: int = 2) -> Iterator[W
         yield worker
     finally:
         worker.stop(timeout=5_000)
+
+
+def rejecting_broker(
+    redis_url: str, namespace: str, reject: Callable[[dict[str, Any]], None]
+) -> SwitchboardBroker:
+    """A broker (with the failure recorder) whose every pipeline actor runs ``reject`` once.
+
+    ``reject`` raises, so whatever is published to a pipeline queue is dead-lettered at
+    once, with its failure recorded: the dead letters the on-call tools are tested on.
+    """
+    settings = BrokerSettings(namespace=namespace, socket_timeout_s=2)
+    broker = build_broker(settings, redis_url, middleware=[FailureRecorder(namespace)])
+    for route in {contract.route for contract in CONTRACTS}:
+        dramatiq.actor(
+            broker=broker, actor_name=route.actor, queue_name=route.queue, max_retries=0
+        )(reject)
+    return broker
+
+
+def kill(broker: SwitchboardBroker, *envelopes: Envelope) -> list[str]:
+    """Publish the envelopes to a ``rejecting_broker``; return their ids once dead-lettered."""
+    publisher = BrokerPublisher(broker)
+    ids = [publisher.publish(envelope) for envelope in envelopes]
+    letters = DeadLetters(broker.client, broker.namespace)
+    with running_worker(broker):
+        wait_until(lambda: all(letters.get(message_id) for message_id in ids))
+    return ids

@@ -10,22 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from contracts import CONTRACTS, Contract
 from contracts.errors import PermanentError
-from infra.bus.broker import SwitchboardBroker, build_broker
+from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
-from infra.bus.failures import FailureRecorder
-from infra.bus.publisher import BrokerPublisher
 from infra.bus.publishing import Envelope
 from infra.bus.queues import queue_depths
 from infra.cli.bus import parse_since
 from infra.cli.main import app
-from infra.settings import BrokerSettings
 from infra.store.audit import SqlAudit
 from infra.store.engine import create_engine
 from infra.store.job_views import SqlJobQueries
@@ -35,7 +31,7 @@ from infra.store.progress import SqlJobProgress
 from infra.store.records import MessageRef
 from infra.store.tenants import SqlTenantDirectory
 from tests.builders import make_inbox_entry, make_post_call_job, make_transcribed
-from tests.bus.support import running_worker, wait_until
+from tests.bus.support import kill, rejecting_broker
 
 WIDE = {"COLUMNS": "250"}
 
@@ -70,14 +66,9 @@ def broker(
     engine: sa.Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    settings = BrokerSettings(namespace=f"sbdlq-{uuid.uuid4().hex[:8]}", socket_timeout_s=2)
+    built = rejecting_broker(redis_url, f"sbdlq-{uuid.uuid4().hex[:8]}", _reject)
     monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
-    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", settings.namespace)
-    built = build_broker(settings, redis_url, middleware=[FailureRecorder(settings.namespace)])
-    for route in {contract.route for contract in CONTRACTS}:
-        dramatiq.actor(broker=built, actor_name=route.actor, queue_name=route.queue, max_retries=0)(
-            _reject
-        )
+    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
     try:
         yield built
     finally:
@@ -86,16 +77,6 @@ def broker(
 
 def _letters(broker: SwitchboardBroker) -> DeadLetters:
     return DeadLetters(broker.client, broker.namespace)
-
-
-def _kill(broker: SwitchboardBroker, *envelopes: Envelope) -> list[str]:
-    """Publish the envelopes and let the rejecting actors dead-letter them."""
-    publisher = BrokerPublisher(broker)
-    ids = [publisher.publish(envelope) for envelope in envelopes]
-    letters = _letters(broker)
-    with running_worker(broker):
-        wait_until(lambda: all(letters.get(message_id) for message_id in ids))
-    return ids
 
 
 @dataclass(frozen=True)
@@ -109,7 +90,7 @@ class FailedJob:
 def _failed_job(engine: sa.Engine, broker: SwitchboardBroker, contract: Contract) -> FailedJob:
     """A job accepted, started and failed in the store, its message dead on the bus."""
     SqlJobLedger(engine).accept(make_inbox_entry(contract, source="test"))
-    [message_id] = _kill(broker, Envelope.of(contract))
+    [message_id] = kill(broker, Envelope.of(contract))
     progress = SqlJobProgress(engine)
     message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
     progress.message_started(contract.job_id, message)
@@ -160,7 +141,7 @@ def test_list_shows_each_dead_letter_whole_in_a_table(
     broker: SwitchboardBroker, tenant_id: str
 ) -> None:
     job = make_post_call_job(tenant_id=tenant_id, conversation_id="conv_dead_1")
-    [message_id] = _kill(broker, Envelope.of(job))
+    [message_id] = kill(broker, Envelope.of(job))
 
     # A terminal narrower than the table: the id must still print whole, on one line.
     result = _ok("list", env={"COLUMNS": "60"})
@@ -187,7 +168,7 @@ def test_list_filters_by_queue_actor_error_time_and_tenant(
     post_call = make_post_call_job(tenant_id=tenant_id, conversation_id="conv_a")
     transcribed = make_transcribed(tenant_id="tenant-other", conversation_id="conv_b")
     unparsable = make_post_call_job(tenant_id=tenant_id, conversation_id="conv_value_c")
-    first, second, third = _kill(
+    first, second, third = kill(
         broker, Envelope.of(post_call), Envelope.of(transcribed), Envelope.of(unparsable)
     )
 
@@ -248,7 +229,7 @@ def test_list_json_has_the_table_fields_and_the_payload(
     broker: SwitchboardBroker, tenant_id: str
 ) -> None:
     job = make_post_call_job(tenant_id=tenant_id)
-    [message_id] = _kill(broker, Envelope.of(job))
+    [message_id] = kill(broker, Envelope.of(job))
 
     [document] = json.loads(_ok("list", "--json").stdout)
 
@@ -311,7 +292,7 @@ def _setting(field: str, value: object) -> str:
 def test_an_edit_the_contract_accepts_is_kept_and_audited_with_its_diff(
     broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str, tmp_path: Path
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
 
     result = _ok(
         "edit", message_id, "--reason", "wrong duration", "--as", "ana",
@@ -354,7 +335,7 @@ def test_a_rejected_edit_changes_nothing_and_is_audited(
     shown: str,
 ) -> None:
     job = make_post_call_job(tenant_id=tenant_id)
-    [message_id] = _kill(broker, Envelope.of(job))
+    [message_id] = kill(broker, Envelope.of(job))
     before = _letters(broker).get(message_id)
 
     result = _dlq("edit", message_id, "--reason", "try", env=_editor(tmp_path, body))
@@ -375,7 +356,7 @@ def test_an_edit_is_rejected_when_the_editor_fails_or_the_contract_is_unknown(
     unknown = Envelope(
         envelope.queue, envelope.actor, envelope.payload, {**envelope.options, "contract": "Nope"}
     )
-    known_id, unknown_id = _kill(broker, envelope, unknown)
+    known_id, unknown_id = kill(broker, envelope, unknown)
     failing = _editor(tmp_path, "sys.exit(3)")
 
     editor_failed = _dlq("edit", known_id, "--reason", "r", env=failing)
@@ -394,7 +375,7 @@ def test_an_edit_is_rejected_when_the_editor_fails_or_the_contract_is_unknown(
 def test_an_edit_that_changes_nothing_says_so(
     broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str, tmp_path: Path
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
     before = _letters(broker).get(message_id)
     # Reformatted, same content.
     body = "data = json.load(open(path))\njson.dump(data, open(path, 'w'))"
@@ -410,7 +391,7 @@ def test_an_edit_that_changes_nothing_says_so(
 def test_edit_falls_back_to_visual(
     broker: SwitchboardBroker, tenant_id: str, tmp_path: Path
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
     editor = _editor(tmp_path, _setting("duration_secs", 7))
 
     _ok("edit", message_id, "--reason", "r", env={"EDITOR": None, "VISUAL": editor["EDITOR"]})
@@ -450,7 +431,7 @@ def test_a_replay_requeues_the_message_and_takes_its_job_out_of_failed(
 def test_replaying_twice_is_harmless_the_second_finds_it_gone(
     broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
     _ok("replay", message_id, "--reason", "first")
 
     again = _ok("replay", message_id, "--reason", "second")
@@ -470,7 +451,7 @@ def test_replay_all_replays_only_what_the_filters_select(
         for n in range(3)
     ]
     jobs = [_failed_job(engine, broker, contract) for contract in post_calls]
-    [other] = _kill(broker, Envelope.of(make_transcribed(tenant_id=tenant_id)))
+    [other] = kill(broker, Envelope.of(make_transcribed(tenant_id=tenant_id)))
 
     result = _ok("replay", "--all", "--queue", "calls.transcript", "--reason", "outage over")
 
@@ -506,7 +487,7 @@ def test_an_invalid_payload_is_not_replayed_and_the_hint_says_to_edit_it(
     job = make_post_call_job(tenant_id=tenant_id)
     envelope = Envelope.of(job)
     broken = Envelope(envelope.queue, envelope.actor, {"conversation_id": "c1"}, envelope.options)
-    [message_id] = _kill(broker, broken)
+    [message_id] = kill(broker, broken)
 
     result = _dlq("replay", message_id, "--reason", "retry")
 
@@ -553,7 +534,7 @@ def test_a_write_without_a_reason_is_a_usage_error(
 def test_purge_deletes_the_dead_letters_and_audits_each(
     broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str
 ) -> None:
-    first, second = _kill(
+    first, second = kill(
         broker,
         Envelope.of(make_post_call_job(tenant_id=tenant_id, conversation_id="conv_1")),
         Envelope.of(make_post_call_job(tenant_id=tenant_id, conversation_id="conv_2")),
@@ -576,7 +557,7 @@ def test_export_prints_one_json_line_per_dead_letter(
     broker: SwitchboardBroker, tenant_id: str
 ) -> None:
     job = make_post_call_job(tenant_id=tenant_id)
-    [message_id] = _kill(broker, Envelope.of(job), Envelope.of(make_transcribed()))[:1]
+    [message_id] = kill(broker, Envelope.of(job), Envelope.of(make_transcribed()))[:1]
 
     lines = _ok("export", "--queue", "calls.transcript").stdout.splitlines()
 
@@ -592,7 +573,7 @@ def test_export_prints_one_json_line_per_dead_letter(
 def test_audit_lists_actions_newest_first_and_as_json_with_the_diff(
     broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str, tmp_path: Path
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
     _ok(
         "edit", message_id, "--reason", "fix", "--as", "ana",
         env=_editor(tmp_path, _setting("duration_secs", 3)),

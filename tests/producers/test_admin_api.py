@@ -6,24 +6,20 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import dramatiq
 import pytest
 from falcon import testing
 
-from contracts import CONTRACTS, Contract
+from contracts import Contract
 from contracts.errors import PermanentError
-from infra.bus.broker import SwitchboardBroker, build_broker
+from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
-from infra.bus.failures import FailureRecorder
-from infra.bus.publisher import BrokerPublisher
 from infra.bus.publishing import Envelope
 from infra.bus.queues import queue_depths
 from infra.dlq import DeadLetterDesk
-from infra.settings import BrokerSettings
 from infra.store.audit import SqlAudit
 from infra.store.records import MessageRef
 from tests.builders import make_inbox_entry, make_post_call_job
-from tests.bus.support import running_worker, wait_until
+from tests.bus.support import kill, rejecting_broker
 from tests.producers.api_support import ADMIN_TOKEN, assert_problem
 from tests.producers.conftest import ClientFactory, Store, TenantFixture
 
@@ -37,12 +33,7 @@ def _reject(payload: dict[str, Any]) -> None:
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    settings = BrokerSettings(namespace=f"sbadmin-{uuid.uuid4().hex[:8]}", socket_timeout_s=2)
-    built = build_broker(settings, redis_url, middleware=[FailureRecorder(settings.namespace)])
-    for route in {contract.route for contract in CONTRACTS}:
-        dramatiq.actor(broker=built, actor_name=route.actor, queue_name=route.queue, max_retries=0)(
-            _reject
-        )
+    built = rejecting_broker(redis_url, f"sbadmin-{uuid.uuid4().hex[:8]}", _reject)
     try:
         yield built
     finally:
@@ -61,20 +52,10 @@ def client(
     return make_client(desk=desk)
 
 
-def _kill(broker: SwitchboardBroker, *envelopes: Envelope) -> list[str]:
-    """Publish the envelopes and let the rejecting actors dead-letter them."""
-    publisher = BrokerPublisher(broker)
-    ids = [publisher.publish(envelope) for envelope in envelopes]
-    letters = _letters(broker)
-    with running_worker(broker):
-        wait_until(lambda: all(letters.get(message_id) for message_id in ids))
-    return ids
-
-
 def _failed_job(store: Store, broker: SwitchboardBroker, contract: Contract) -> str:
     """A job accepted, started and failed in the store; its message's dead letter id."""
     store.ledger.accept(make_inbox_entry(contract, source="test"))
-    [message_id] = _kill(broker, Envelope.of(contract))
+    [message_id] = kill(broker, Envelope.of(contract))
     message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
     store.progress.message_started(contract.job_id, message)
     store.progress.message_failed(
@@ -121,7 +102,7 @@ def test_a_viewer_lists_dead_letters_filtered_by_queue_actor_error_and_tenant(
     viewer: dict[str, str],
 ) -> None:
     job = make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_dead")
-    [message_id] = _kill(broker, Envelope.of(job))
+    [message_id] = kill(broker, Envelope.of(job))
 
     def listed(query: str) -> list[str]:
         result = client.simulate_get(LETTERS, query_string=query, headers=viewer)
@@ -172,7 +153,7 @@ def test_one_dead_letter_in_full_and_404_when_unknown(
     acme: TenantFixture,
     viewer: dict[str, str],
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     found = client.simulate_get(f"{LETTERS}/{message_id}", headers=viewer)
     unknown = client.simulate_get(f"{LETTERS}/no-such-id", headers=viewer)
@@ -230,7 +211,7 @@ def test_an_invalid_payload_is_not_replayed_409_says_to_edit_it(
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = _kill(broker, _broken(acme.tenant.id))
+    [message_id] = kill(broker, _broken(acme.tenant.id))
 
     result = client.simulate_post(
         f"{LETTERS}/{message_id}/replay", json={"reason": "retry"}, headers=admin
@@ -288,7 +269,7 @@ def test_a_change_without_a_reason_is_a_422_naming_reason(
     body: dict[str, Any],
     action: str,
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     result = client.simulate_post(
         f"{LETTERS}/{message_id}/{action}", json=body, headers=_bearer(ADMIN_TOKEN)
@@ -309,7 +290,7 @@ def test_an_edit_the_contract_accepts_is_kept_and_audited_with_its_diff(
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
     letter = _letters(broker).get(message_id)
     assert letter is not None
     payload = {**letter.payload, "duration_secs": 120}
@@ -352,7 +333,7 @@ def test_a_rejected_edit_is_a_422_with_the_violations_and_changes_nothing(
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
     before = _letters(broker).get(message_id)
     assert before is not None
 
@@ -406,7 +387,7 @@ def test_a_viewer_may_look_but_not_change(
     action: str,
     body: dict[str, Any],
 ) -> None:
-    [message_id] = _kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     result = client.simulate_request(
         method, f"{LETTERS}/{message_id}/{action}", json=body, headers=viewer
@@ -447,7 +428,7 @@ def test_the_audit_log_filters_by_action_newest_first(
     admin: dict[str, str],
     viewer: dict[str, str],
 ) -> None:
-    first, second = _kill(
+    first, second = kill(
         broker,
         Envelope.of(make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_1")),
         Envelope.of(make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_2")),
