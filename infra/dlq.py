@@ -128,7 +128,7 @@ def since_moment(value: str, now: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Selection:
-    """Which dead letters to read: by queue, actor, exception type, time and tenant.
+    """Which dead letters to read: by queue, actor, exception type, time, tenant and job.
 
     The queue is read from the broker; the other filters are applied to the newest
     ``SCAN_LIMIT`` dead letters, since the broker indexes dead letters by time only.
@@ -139,11 +139,12 @@ class Selection:
     error: str | None = None
     since: datetime | None = None
     tenant_ids: frozenset[str] | None = None
+    job_id: str | None = None
 
     @property
     def narrows(self) -> bool:
         """Whether a filter other than the queue applies."""
-        filters = (self.actor, self.error, self.since, self.tenant_ids)
+        filters = (self.actor, self.error, self.since, self.tenant_ids, self.job_id)
         return any(value is not None for value in filters)
 
     def matches(self, letter: DeadLetter) -> bool:
@@ -158,6 +159,7 @@ class Selection:
             )
             and (self.since is None or letter.dead_at >= self.since)
             and (self.tenant_ids is None or options_of(letter).get("tenant_id") in self.tenant_ids)
+            and (self.job_id is None or options_of(letter).get("job_id") == self.job_id)
         )
 
     def scan(self, letters: DeadLetters, limit: int) -> tuple[list[DeadLetter], bool]:

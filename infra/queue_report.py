@@ -5,7 +5,8 @@ failed, completed, delayed, paused, crons}}`` for its one daily-calls queue. The
 keeps that object (for the daily-calls pipeline) and adds every queue and pipeline:
 
 - per queue, from Redis: ``waiting`` (ready), ``delayed`` (retry backoff, deferrals),
-  ``active`` (fetched, not acked) and ``dead_lettered``;
+  ``active`` (fetched, not acked), ``dead_lettered`` and ``oldest_age_s`` (how long the
+  oldest ready message has waited; null when none waits);
 - per pipeline, from the job store: jobs ``completed`` and ``failed`` in the last 24 h
   (and those still ``running``);
 - ``crons``: each tick's crontab (UTC) and its next run;
@@ -127,7 +128,7 @@ class QueueReporter:
             "health": health,
             "broker": broker_error or "ok",
             "queue": self._legacy(depths, counts, crons, health, broker_error),
-            "queues": [_queue(name, depths.get(name)) for name in queues],
+            "queues": [_queue(name, depths.get(name), now) for name in queues],
             "pipelines": pipelines,
             "crons": crons,
             "window_hours": 24,
@@ -166,13 +167,14 @@ class QueueReporter:
         }
 
 
-def _queue(name: str, depth: QueueDepth | None) -> dict[str, Any]:
+def _queue(name: str, depth: QueueDepth | None, now: datetime) -> dict[str, Any]:
     return {
         "name": name,
         "waiting": depth.ready if depth else None,
         "delayed": depth.delayed if depth else None,
         "active": depth.in_flight if depth else None,
         "dead_lettered": depth.dead if depth else None,
+        "oldest_age_s": depth.oldest_age_s(int(now.timestamp() * 1000)) if depth else None,
     }
 
 

@@ -217,6 +217,9 @@ class ApiSettings(BaseModel):
     workers: int = Field(default=2, description="gunicorn worker processes.")
     threads: int = Field(default=4, description="Threads per gunicorn worker.")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Larger bodies get 413.")
+    console_session_hours: float = Field(
+        default=12, gt=0, le=24 * 7, description="A login to the /admin console lasts this long."
+    )
 
 
 class StepSettings(BaseModel):

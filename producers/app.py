@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import falcon
 
@@ -23,6 +24,10 @@ from infra.store.protocols import (
     UserDirectory,
 )
 from producers.auth import AdminTokens, BearerAuth
+from producers.console.auth import ConsoleAuth, ConsoleSessions
+from producers.console.deps import ConsoleDeps
+from producers.console.render import Pages
+from producers.console.routes import add_console_routes
 from producers.errors import install_error_handling
 from producers.ports import SimilarityIndex
 from producers.resources.admin import (
@@ -73,7 +78,9 @@ class ApiDeps:
         telephony_tolerance_s: Largest age (and future skew) of a timestamped signature.
         queue_report: Builds ``GET /api/queue/status``.
         trigger_every_s: ``POST /api/queue/trigger`` emits at most one tick per this.
-        desk: Dead letters and the audit log, for ``/api/admin/…``.
+        desk: Dead letters and the audit log, for ``/api/admin/…`` and the console.
+        sessions: The console's logins.
+        console_session_s: How long a console login lasts.
         clock: Current unix time (fixed in tests).
     """
 
@@ -97,6 +104,8 @@ class ApiDeps:
     queue_report: QueueReport
     trigger_every_s: int
     desk: DeadLetterDeskPort
+    sessions: ConsoleSessions
+    console_session_s: float
     clock: Callable[[], float] = time.time
 
 
@@ -170,6 +179,20 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
         UserCallsResource(auth=auth, scope=users, outbound=deps.outbound),
     )
     _add_admin_routes(app, deps, auth)
+    add_console_routes(
+        app,
+        ConsoleDeps(
+            auth=ConsoleAuth(auth, deps.sessions, timedelta(seconds=deps.console_session_s)),
+            pages=Pages(lambda: datetime.fromtimestamp(deps.clock(), tz=UTC)),
+            report=deps.queue_report,
+            desk=deps.desk,
+            jobs=deps.jobs,
+            calls=deps.outbound,
+            tenants=deps.tenants,
+            max_body_bytes=deps.max_body_bytes,
+            max_json_depth=deps.max_json_depth,
+        ),
+    )
     return app
 
 

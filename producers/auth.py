@@ -17,6 +17,7 @@ import falcon
 
 from infra.store.admins import TOKEN_PREFIX, AdminToken, Role
 from infra.store.protocols import TenantDirectory
+from infra.store.tenants import hash_api_key
 from producers.errors import ProblemError
 
 BOOTSTRAP_ADMIN = "bootstrap-admin"
@@ -65,6 +66,10 @@ class AdminTokens(Protocol):
         """The active named token ``token`` is, or None."""
         ...
 
+    def for_digest(self, token_hash: str) -> AdminToken | None:
+        """The active named token whose SHA-256 hex digest is ``token_hash``, or None."""
+        ...
+
 
 def _unauthorized(detail: str) -> falcon.HTTPUnauthorized:
     return falcon.HTTPUnauthorized(title="Unauthorized", description=detail, challenges=["Bearer"])
@@ -102,6 +107,13 @@ class BearerAuth:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("the Authorization header must be 'Bearer <api key>'")
+        principal = self.resolve(token)
+        if principal is None:
+            raise _unauthorized("the API key is not valid")
+        return principal
+
+    def resolve(self, token: str) -> Principal | None:
+        """The caller ``token`` makes (an admin, a viewer or a tenant), or None."""
         if self._admin_token is not None and hmac.compare_digest(
             token.encode(), self._admin_token.encode()
         ):
@@ -111,6 +123,12 @@ class BearerAuth:
             if named is not None:
                 return Principal(tenant_id=None, admin=named.name, role=named.role)
         tenant = self._tenants.tenant_for_key(token)
-        if tenant is None:
-            raise _unauthorized("the API key is not valid")
-        return Principal(tenant_id=tenant.id)
+        return None if tenant is None else Principal(tenant_id=tenant.id)
+
+    def admin_still_valid(self, token_hash: str) -> bool:
+        """Whether the admin token with this SHA-256 hex digest still works (not revoked)."""
+        if self._admin_token is not None and hmac.compare_digest(
+            token_hash, hash_api_key(self._admin_token)
+        ):
+            return True
+        return self._admins is not None and self._admins.for_digest(token_hash) is not None

@@ -42,6 +42,7 @@ from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger, utc_now
 from infra.store.migrate import ensure_migrated
 from infra.store.progress import SqlJobProgress
+from infra.store.sessions import SqlConsoleSessions
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.users import users_of
 from infra.vendors.wiring import Adapters, telephony_webhook_secret
@@ -138,6 +139,8 @@ def build_api(settings: Settings) -> Api:
             SqlJobProgress(engine),
             SqlAudit(engine),
         ),
+        sessions=SqlConsoleSessions(engine),
+        console_session_s=settings.api.console_session_hours * 3600,
     )
     get_logger(__name__).info(
         "api ready", adapters=adapters.labels, local=adapters.local + embedded_in_use(settings)

@@ -100,10 +100,14 @@ class SqlAdminTokens:
 
     def for_token(self, token: str) -> AdminToken | None:
         """The active admin token ``token`` is, or None."""
+        return self.for_digest(hash_api_key(token))
+
+    def for_digest(self, token_hash: str) -> AdminToken | None:
+        """The active admin token whose SHA-256 hex digest is ``token_hash``, or None."""
         with transaction(self._engine) as conn:
             row = conn.execute(
                 sa.select(ADMIN_TOKENS).where(
-                    ADMIN_TOKENS.c.token_hash == hash_api_key(token),
+                    ADMIN_TOKENS.c.token_hash == token_hash,
                     ADMIN_TOKENS.c.revoked_at.is_(None),
                 )
             ).first()

@@ -137,6 +137,10 @@ class JobQueries(Protocol):
         """The job, or None if unknown or (with ``tenant_id``) another tenant's."""
         ...
 
+    def failed_at_intake(self, *, limit: int = 100) -> list[JobView]:
+        """Jobs whose first message no longer validated, so were never published; newest first."""
+        ...
+
 
 class CallQueries(Protocol):
     """Read side of the calls API."""
@@ -181,4 +185,8 @@ class OutboundCallBook(Protocol):
 
     def calls_of_user(self, user_id: str, *, limit: int = 100) -> list[OutboundCall]:
         """A user's calls, newest first."""
+        ...
+
+    def needing_review(self, *, limit: int = 100) -> list[OutboundCall]:
+        """Calls of unknown outcome (asked for, no answer), newest first."""
         ...

@@ -355,6 +355,25 @@ class AdminTokenRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class ConsoleSessionRow(SQLModel, table=True):
+    """A console login: only the SHA-256 hex digest of its cookie is stored.
+
+    ``token_hash`` is the digest of the admin token it logged in with, so revoking the
+    token ends its sessions too.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: str = Field(primary_key=True)
+    admin: str
+    role: str
+    token_hash: str
+    csrf: str
+    notice: str | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
+
+
 def _table(name: str) -> sa.Table:
     return SQLModel.metadata.tables[name]
 
@@ -374,3 +393,4 @@ CALL_EVENTS = _table("call_events")
 SCHEDULER_SLOTS = _table("scheduler_slots")
 AUDIT_LOG = _table("audit_log")
 ADMIN_TOKENS = _table("admin_tokens")
+CONSOLE_SESSIONS = _table("console_sessions")

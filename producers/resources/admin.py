@@ -94,6 +94,14 @@ def _reason(document: dict[str, Any]) -> str:
     return reason.strip()
 
 
+def tenant_ids(tenants: TenantDirectory, tenant: str | None) -> frozenset[str] | None:
+    """The tenant ids a ``tenant`` filter (a tenant's id or name) selects; None: every one."""
+    if tenant is None:
+        return None
+    named = tenants.tenant_by_name(tenant) if is_storable(tenant) else None
+    return frozenset({tenant} if named is None else {tenant, named.id})
+
+
 def _violation(problem: str) -> dict[str, str]:
     location, _, message = problem.partition(": ")
     if not message:
@@ -133,7 +141,7 @@ class DeadLettersResource(_Admin):
             actor=_known("actor", req.get_param("actor"), ACTORS),
             error=req.get_param("error"),
             since=self._since(req.get_param("since")),
-            tenant_ids=self._tenant_ids(req.get_param("tenant")),
+            tenant_ids=tenant_ids(self._tenants, req.get_param("tenant")),
         )
         found = self._desk.find(selection, limit)
         resp.media = {"dead_letters": [letter_document(letter, full=False) for letter in found]}
@@ -149,12 +157,6 @@ class DeadLettersResource(_Admin):
                 "an ISO time (UTC unless it has an offset) or a duration ago: 30m, 2h, 1d",
                 field="since",
             ) from error
-
-    def _tenant_ids(self, tenant: str | None) -> frozenset[str] | None:
-        if tenant is None:
-            return None
-        named = self._tenants.tenant_by_name(tenant) if is_storable(tenant) else None
-        return frozenset({tenant} if named is None else {tenant, named.id})
 
 
 class DeadLetterResource(_Admin):

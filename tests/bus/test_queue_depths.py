@@ -24,8 +24,7 @@ def test_queue_depths_count_ready_delayed_dead_and_in_flight_messages(
 ) -> None:
     broker = make_broker()
     broker.declare_queue("q.a")
-    for _ in range(4):
-        broker.enqueue(_message("q.a"))
+    sent = [broker.enqueue(_message("q.a")) for _ in range(4)]
     broker.enqueue(_message("q.a"), delay=60_000)
     consumer = broker.consume("q.a", prefetch=2, timeout=50)
     deadline = time.monotonic() + 5
@@ -40,9 +39,30 @@ def test_queue_depths_count_ready_delayed_dead_and_in_flight_messages(
     depths = queue_depths(broker.client, broker.namespace, ["q.a", "q.empty"])
 
     assert depths == {
-        "q.a": QueueDepth(ready=2, delayed=1, dead=1, in_flight=1),
+        # The two fetched were the first two: the third is the oldest still waiting.
+        "q.a": QueueDepth(
+            ready=2, delayed=1, dead=1, in_flight=1, oldest_ready_ms=sent[2].message_timestamp
+        ),
         "q.empty": QueueDepth(ready=0, delayed=0, dead=0, in_flight=0),
     }
+    assert depths["q.empty"].oldest_age_s(now_ms=sent[2].message_timestamp) is None
+    assert depths["q.a"].oldest_age_s(now_ms=sent[2].message_timestamp + 1500) == 1.5
+
+
+def test_a_retried_message_waits_from_its_eta_not_from_its_first_enqueue(
+    make_broker: Callable[..., SwitchboardBroker],
+) -> None:
+    broker = make_broker()
+    broker.declare_queue("q.r")
+    # What the worker enqueues when a retry's delay is over: the first message's
+    # timestamp, and the eta it waited for.
+    first = int(time.time() * 1000) - 3_600_000
+    message = _message("q.r").copy(message_timestamp=first, options={"eta": first + 60_000})
+    broker.enqueue(message)
+
+    [depth] = queue_depths(broker.client, broker.namespace, ["q.r"]).values()
+
+    assert depth.oldest_ready_ms == first + 60_000
 
 
 def test_queue_depths_of_an_unreachable_broker_raise_a_transient_error() -> None:

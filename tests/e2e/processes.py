@@ -9,6 +9,7 @@ simulator playing its status webhooks back to the API, and the logs in files.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,31 @@ from infra.sockets import free_port
 SECRET = "e2e-webhook-secret"
 ADMIN = "e2e-admin-token"
 BIN = Path(sys.executable).parent
+
+
+def call_ended_webhook(conversation_id: str, agent_id: str, turns: list[tuple[str, str]]) -> bytes:
+    """An ElevenLabs post-call webhook body, with a field ElevenLabs may add one day."""
+    return json.dumps(
+        {
+            "type": "post_call_transcription",
+            "event_timestamp": int(time.time()),
+            "data": {
+                "agent_id": agent_id,
+                "conversation_id": conversation_id,
+                "status": "done",
+                "transcript": [
+                    {"role": role, "message": text, "time_in_call_secs": i * 5, "tool_calls": []}
+                    for i, (role, text) in enumerate(turns)
+                ],
+                "metadata": {
+                    "start_time_unix_secs": int(time.time()) - 300,
+                    "call_duration_secs": 95,
+                },
+                "analysis": {"call_successful": "success"},
+                "a_field_added_next_year": {"ignored": True},
+            },
+        }
+    ).encode()
 
 
 @dataclass

@@ -23,33 +23,9 @@ from infra.store.calls import SqlCallStore
 from infra.store.engine import create_engine
 from infra.store.vectors import SqlVectorIndex
 from infra.vendors.checkpoints import write_checkpoint
-from tests.e2e.processes import ADMIN, Stack, StackFactory, cli
+from tests.e2e.processes import ADMIN, Stack, StackFactory, call_ended_webhook, cli
 
 pytestmark = pytest.mark.e2e
-
-
-def _webhook(conversation_id: str, agent_id: str, turns: list[tuple[str, str]]) -> bytes:
-    return json.dumps(
-        {
-            "type": "post_call_transcription",
-            "event_timestamp": int(time.time()),
-            "data": {
-                "agent_id": agent_id,
-                "conversation_id": conversation_id,
-                "status": "done",
-                "transcript": [
-                    {"role": role, "message": text, "time_in_call_secs": i * 5, "tool_calls": []}
-                    for i, (role, text) in enumerate(turns)
-                ],
-                "metadata": {
-                    "start_time_unix_secs": int(time.time()) - 300,
-                    "call_duration_secs": 95,
-                },
-                "analysis": {"call_successful": "success"},
-                "a_field_added_next_year": {"ignored": True},
-            },
-        }
-    ).encode()
 
 
 GENERAL_CALLS = {
@@ -84,16 +60,16 @@ def _drive_general_and_health(stack: Stack, redis_url: str) -> None:
             ],
         )
         for conversation_id, turns in GENERAL_CALLS.items():
-            response = stack.post(_webhook(conversation_id, "agent_general", turns))
+            response = stack.post(call_ended_webhook(conversation_id, "agent_general", turns))
             assert response.status_code == 202, response.text
-        health = _webhook(
+        health = call_ended_webhook(
             "e2e_conv_health",
             "agent_health",
             [("agent", "How are you feeling today?"), ("user", "Fine, thanks.")],
         )
         assert stack.post(health).status_code == 202
         first = stack.post(
-            _webhook("e2e_conv_meter", "agent_general", GENERAL_CALLS["e2e_conv_meter"])
+            call_ended_webhook("e2e_conv_meter", "agent_general", GENERAL_CALLS["e2e_conv_meter"])
         )
         assert first.status_code == 200
         assert first.json()["duplicate"] is True
@@ -196,7 +172,9 @@ def test_a_webhook_accepted_while_redis_is_down_is_published_when_it_returns(
     try:
         stack = stack_factory(f"redis://127.0.0.1:{port}/0", f"sqlite:///{tmp_path / 'down.db'}")
         server.stop()
-        body = _webhook("e2e_conv_outage", "agent_general", GENERAL_CALLS["e2e_conv_meter"])
+        body = call_ended_webhook(
+            "e2e_conv_outage", "agent_general", GENERAL_CALLS["e2e_conv_meter"]
+        )
         response = stack.post(body)
         assert response.status_code == 202, response.text
         assert stack.call("e2e_conv_outage")["status"] == "queued"

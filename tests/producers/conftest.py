@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,9 +14,12 @@ import redis
 import sqlalchemy as sa
 from falcon import testing
 
+from contracts import Contract
+from contracts.errors import PermanentError
+from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
 from infra.bus.dispatch import InlineDispatcher
-from infra.bus.publishing import InMemoryPublisher, Publisher
+from infra.bus.publishing import Envelope, InMemoryPublisher, Publisher
 from infra.dlq import DeadLetterDesk
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
@@ -31,11 +35,14 @@ from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
 from infra.store.progress import SqlJobProgress
-from infra.store.records import Tenant
+from infra.store.records import MessageRef, Tenant
+from infra.store.sessions import SqlConsoleSessions
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.users import SqlUsers
 from infra.store.vectors import SqlVectorIndex
 from producers.app import ApiDeps, create_app
+from tests.builders import make_inbox_entry
+from tests.bus.support import kill, rejecting_broker
 from tests.fakes import FixedClock
 from tests.producers.api_support import (
     ADMIN_TOKEN,
@@ -180,6 +187,10 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
                 store.progress,
                 SqlAudit(store.engine),
             ),
+            "sessions": SqlConsoleSessions(
+                store.engine, clock=lambda: datetime.fromtimestamp(NOW, tz=UTC)
+            ),
+            "console_session_s": 3600.0,
             "clock": lambda: float(NOW),
         }
         return testing.TestClient(create_app(ApiDeps(**(fields | overrides))))
@@ -190,3 +201,36 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
 @pytest.fixture
 def client(make_client: ClientFactory, acme: TenantFixture) -> testing.TestClient:
     return make_client()
+
+
+def _reject(payload: dict[str, Any]) -> None:
+    raise PermanentError(f"vendor refused {payload.get('conversation_id')}")
+
+
+@pytest.fixture
+def dead_broker(redis_url: str) -> Iterator[SwitchboardBroker]:
+    """A broker whose every pipeline actor rejects what it gets, at once."""
+    built = rejecting_broker(redis_url, f"sbadmin-{uuid.uuid4().hex[:8]}", _reject)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def desk(store: Store, dead_broker: SwitchboardBroker) -> DeadLetterDesk:
+    """The dead-letter desk on the rejecting broker and the test store."""
+    letters = DeadLetters(dead_broker.client, dead_broker.namespace)
+    return DeadLetterDesk(letters, store.progress, SqlAudit(store.engine))
+
+
+def failed_job(store: Store, broker: SwitchboardBroker, contract: Contract) -> str:
+    """A job accepted, started and failed in the store; its message's dead letter id."""
+    store.ledger.accept(make_inbox_entry(contract, source="test"))
+    [message_id] = kill(broker, Envelope.of(contract))
+    message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
+    store.progress.message_started(contract.job_id, message)
+    store.progress.message_failed(
+        contract.job_id, message, error="PermanentError: refused", dead_letter_id=message_id
+    )
+    return message_id

@@ -2,66 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from falcon import testing
 
-from contracts import Contract
-from contracts.errors import PermanentError
 from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
 from infra.bus.publishing import Envelope
 from infra.bus.queues import queue_depths
 from infra.dlq import DeadLetterDesk
 from infra.store.audit import SqlAudit
-from infra.store.records import MessageRef
-from tests.builders import make_inbox_entry, make_post_call_job
-from tests.bus.support import kill, rejecting_broker
+from tests.builders import make_post_call_job
+from tests.bus.support import kill
 from tests.producers.api_support import ADMIN_TOKEN, assert_problem
-from tests.producers.conftest import ClientFactory, Store, TenantFixture
+from tests.producers.conftest import ClientFactory, Store, TenantFixture, failed_job
 
 LETTERS = "/api/admin/dead-letters"
-
-
-def _reject(payload: dict[str, Any]) -> None:
-    raise PermanentError(f"vendor refused {payload.get('conversation_id')}")
-
-
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[SwitchboardBroker]:
-    """A broker whose every pipeline actor rejects what it gets, at once."""
-    built = rejecting_broker(redis_url, f"sbadmin-{uuid.uuid4().hex[:8]}", _reject)
-    try:
-        yield built
-    finally:
-        built.close()
-
-
-def _letters(broker: SwitchboardBroker) -> DeadLetters:
-    return DeadLetters(broker.client, broker.namespace)
-
-
-@pytest.fixture
-def client(
-    make_client: ClientFactory, store: Store, broker: SwitchboardBroker
-) -> testing.TestClient:
-    desk = DeadLetterDesk(_letters(broker), store.progress, SqlAudit(store.engine))
-    return make_client(desk=desk)
-
-
-def _failed_job(store: Store, broker: SwitchboardBroker, contract: Contract) -> str:
-    """A job accepted, started and failed in the store; its message's dead letter id."""
-    store.ledger.accept(make_inbox_entry(contract, source="test"))
-    [message_id] = kill(broker, Envelope.of(contract))
-    message = MessageRef(contract.idempotency_key, contract.route.actor, 0)
-    store.progress.message_started(contract.job_id, message)
-    store.progress.message_failed(
-        contract.job_id, message, error="PermanentError: refused", dead_letter_id=message_id
-    )
-    return message_id
 
 
 def _status(store: Store, job_id: str) -> str:
@@ -72,6 +29,15 @@ def _status(store: Store, job_id: str) -> str:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _letters(broker: SwitchboardBroker) -> DeadLetters:
+    return DeadLetters(broker.client, broker.namespace)
+
+
+@pytest.fixture
+def client(make_client: ClientFactory, desk: DeadLetterDesk) -> testing.TestClient:
+    return make_client(desk=desk)
 
 
 @pytest.fixture
@@ -97,12 +63,12 @@ def _broken(tenant_id: str) -> Envelope:
 
 def test_a_viewer_lists_dead_letters_filtered_by_queue_actor_error_and_tenant(
     client: testing.TestClient,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     viewer: dict[str, str],
 ) -> None:
     job = make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_dead")
-    [message_id] = kill(broker, Envelope.of(job))
+    [message_id] = kill(dead_broker, Envelope.of(job))
 
     def listed(query: str) -> list[str]:
         result = client.simulate_get(LETTERS, query_string=query, headers=viewer)
@@ -149,11 +115,11 @@ def test_an_unknown_queue_lists_the_known_ones(client: testing.TestClient) -> No
 
 def test_one_dead_letter_in_full_and_404_when_unknown(
     client: testing.TestClient,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     viewer: dict[str, str],
 ) -> None:
-    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     found = client.simulate_get(f"{LETTERS}/{message_id}", headers=viewer)
     unknown = client.simulate_get(f"{LETTERS}/no-such-id", headers=viewer)
@@ -171,12 +137,12 @@ def test_one_dead_letter_in_full_and_404_when_unknown(
 def test_a_replay_requeues_the_message_takes_its_job_out_of_failed_and_audits_the_token(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
     contract = make_post_call_job(tenant_id=acme.tenant.id)
-    message_id = _failed_job(store, broker, contract)
+    message_id = failed_job(store, dead_broker, contract)
     assert _status(store, contract.job_id) == "failed"
 
     result = client.simulate_post(
@@ -191,8 +157,8 @@ def test_a_replay_requeues_the_message_takes_its_job_out_of_failed_and_audits_th
     assert result.json["job_id"] == contract.job_id
     assert "back to processing" in result.json["message"]
     assert _status(store, contract.job_id) == "processing"
-    assert _letters(broker).get(message_id) is None
-    depths = queue_depths(broker.client, broker.namespace, ["calls.transcript"])
+    assert _letters(dead_broker).get(message_id) is None
+    depths = queue_depths(dead_broker.client, dead_broker.namespace, ["calls.transcript"])
     assert depths["calls.transcript"].ready == 1
     assert_problem(again, 404)
     entries = client.simulate_get(
@@ -207,11 +173,11 @@ def test_a_replay_requeues_the_message_takes_its_job_out_of_failed_and_audits_th
 def test_an_invalid_payload_is_not_replayed_409_says_to_edit_it(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = kill(broker, _broken(acme.tenant.id))
+    [message_id] = kill(dead_broker, _broken(acme.tenant.id))
 
     result = client.simulate_post(
         f"{LETTERS}/{message_id}/replay", json={"reason": "retry"}, headers=admin
@@ -220,7 +186,7 @@ def test_an_invalid_payload_is_not_replayed_409_says_to_edit_it(
     problem = assert_problem(result, 409)
     assert "PUT" in problem["detail"]
     assert {"field": "payload.job_id", "message": "Field required"} in problem["errors"]
-    assert _letters(broker).get(message_id) is not None
+    assert _letters(dead_broker).get(message_id) is not None
     [entry] = SqlAudit(store.engine).entries(target=message_id)
     assert entry.outcome.startswith("skipped: invalid payload: ")
 
@@ -228,11 +194,11 @@ def test_an_invalid_payload_is_not_replayed_409_says_to_edit_it(
 def test_a_purge_deletes_the_dead_letter_and_its_job_stays_failed(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
 ) -> None:
     contract = make_post_call_job(tenant_id=acme.tenant.id)
-    message_id = _failed_job(store, broker, contract)
+    message_id = failed_job(store, dead_broker, contract)
 
     result = client.simulate_post(
         f"{LETTERS}/{message_id}/purge", json={"reason": "duplicate"}, headers=_bearer(ADMIN_TOKEN)
@@ -248,7 +214,7 @@ def test_a_purge_deletes_the_dead_letter_and_its_job_stays_failed(
         "job_id": contract.job_id,
     }
     assert_problem(gone, 404)
-    assert _letters(broker).get(message_id) is None
+    assert _letters(dead_broker).get(message_id) is None
     assert _status(store, contract.job_id) == "failed"
     entries = SqlAudit(store.engine).entries(target=message_id)
     assert [(e.actor, e.outcome) for e in entries] == [
@@ -264,19 +230,19 @@ def test_a_purge_deletes_the_dead_letter_and_its_job_stays_failed(
 def test_a_change_without_a_reason_is_a_422_naming_reason(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     body: dict[str, Any],
     action: str,
 ) -> None:
-    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     result = client.simulate_post(
         f"{LETTERS}/{message_id}/{action}", json=body, headers=_bearer(ADMIN_TOKEN)
     )
 
     assert assert_problem(result, 422)["errors"][0]["field"] == "reason"
-    assert _letters(broker).get(message_id) is not None
+    assert _letters(dead_broker).get(message_id) is not None
     assert SqlAudit(store.engine).entries() == []
 
 
@@ -286,12 +252,12 @@ def test_a_change_without_a_reason_is_a_422_naming_reason(
 def test_an_edit_the_contract_accepts_is_kept_and_audited_with_its_diff(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
-    letter = _letters(broker).get(message_id)
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    letter = _letters(dead_broker).get(message_id)
     assert letter is not None
     payload = {**letter.payload, "duration_secs": 120}
 
@@ -312,7 +278,7 @@ def test_an_edit_the_contract_accepts_is_kept_and_audited_with_its_diff(
         "message": f"kept the edited payload of {message_id}",
     }
     assert unchanged.json["outcome"] == "unchanged"
-    edited = _letters(broker).get(message_id)
+    edited = _letters(dead_broker).get(message_id)
     assert edited is not None
     assert edited.payload["duration_secs"] == 120
     entry = SqlAudit(store.engine).entries(target=message_id)[-1]
@@ -329,12 +295,12 @@ def test_an_edit_the_contract_accepts_is_kept_and_audited_with_its_diff(
 def test_a_rejected_edit_is_a_422_with_the_violations_and_changes_nothing(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
-    before = _letters(broker).get(message_id)
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    before = _letters(dead_broker).get(message_id)
     assert before is not None
 
     result = client.simulate_put(
@@ -346,7 +312,7 @@ def test_a_rejected_edit_is_a_422_with_the_violations_and_changes_nothing(
     problem = assert_problem(result, 422)
     assert [error["field"] for error in problem["errors"]] == ["payload.duration_secs"]
     assert "nothing changed" in problem["detail"]
-    assert _letters(broker).get(message_id) == before
+    assert _letters(dead_broker).get(message_id) == before
     [entry] = SqlAudit(store.engine).entries(target=message_id)
     assert entry.outcome.startswith("rejected: PostCallJobData: duration_secs")
     assert entry.diff
@@ -380,14 +346,14 @@ CHANGES = [
 def test_a_viewer_may_look_but_not_change(
     client: testing.TestClient,
     store: Store,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     viewer: dict[str, str],
     method: str,
     action: str,
     body: dict[str, Any],
 ) -> None:
-    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
 
     result = client.simulate_request(
         method, f"{LETTERS}/{message_id}/{action}", json=body, headers=viewer
@@ -395,7 +361,7 @@ def test_a_viewer_may_look_but_not_change(
 
     assert "viewer" in assert_problem(result, 403)["detail"]
     assert client.simulate_get("/api/admin/audit", headers=viewer).json == {"entries": []}
-    assert _letters(broker).get(message_id) is not None
+    assert _letters(dead_broker).get(message_id) is not None
 
 
 @pytest.mark.parametrize(
@@ -423,13 +389,13 @@ def test_a_tenant_key_is_403_and_no_token_401_everywhere(
 
 def test_the_audit_log_filters_by_action_newest_first(
     client: testing.TestClient,
-    broker: SwitchboardBroker,
+    dead_broker: SwitchboardBroker,
     acme: TenantFixture,
     admin: dict[str, str],
     viewer: dict[str, str],
 ) -> None:
     first, second = kill(
-        broker,
+        dead_broker,
         Envelope.of(make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_1")),
         Envelope.of(make_post_call_job(tenant_id=acme.tenant.id, conversation_id="conv_2")),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -46,7 +47,10 @@ def test_the_status_keeps_the_old_answer_and_adds_queues_pipelines_and_crons(
     make_client: ClientFactory, store: Store, broker: redis.Redis, acme: TenantFixture
 ) -> None:
     broker.rpush("switchboard:daily_calls.place", "m1", "m2")
-    broker.hset("switchboard:daily_calls.place.msgs", mapping={"m1": "{}", "m2": "{}", "m3": "{}"})
+    waiting_since = json.dumps({"message_timestamp": (NOW - 90) * 1000, "options": {}})
+    broker.hset(
+        "switchboard:daily_calls.place.msgs", mapping={"m1": waiting_since, "m2": "{}", "m3": "{}"}
+    )
     broker.zadd("switchboard:calls.analyze.XQ", {"dead1": 1})
     reporter = QueueReporter(
         broker, "switchboard", store.jobs, DailyCallsSettings(tick_every_min=5), store.clock
@@ -65,6 +69,7 @@ def test_the_status_keeps_the_old_answer_and_adds_queues_pipelines_and_crons(
         "delayed": 0,
         "active": 1,
         "dead_lettered": 0,
+        "oldest_age_s": 90.0,
     }
     assert queues["calls.analyze"]["dead_lettered"] == 1
     # NOW is 20:26:40 UTC: the next five-minute slot is 20:30.
