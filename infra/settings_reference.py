@@ -31,7 +31,8 @@ image's non-root user).
 def render_example_env() -> str:
     """The text of example.env: every variable with its default, grouped by section."""
     lines = [
-        "# Every variable Switchboard reads, with its default. Copy to .env and edit.",
+        "# Every variable Switchboard reads, with its default. For docker compose, copy it to",
+        "# infra/deploy/.env: next to docker-compose.yml, where its `env_file: .env` resolves.",
         "# Empty values fall back to the embedded defaults (Valkey, SQLite, local adapters).",
         "# Nested sections use a double underscore: SWITCHBOARD_<SECTION>__<FIELD>.",
     ]
