@@ -27,6 +27,11 @@ the image (a relative data dir under the root-owned ``/app`` cannot be created b
 image's non-root user).
 """
 
+COMPOSE_VARIABLES = {
+    "GRAFANA_ADMIN_PASSWORD": "Grafana's admin password; compose refuses to start without it.",
+}
+"""Variables docker-compose.yml itself requires (``${NAME:?…}``), beside the settings."""
+
 
 def render_example_env() -> str:
     """The text of example.env: every variable with its default, grouped by section."""
@@ -43,6 +48,9 @@ def render_example_env() -> str:
             section = current
             lines += ["", f"# --- {section.lower()} ---"]
         lines += [f"# {description}", *_setting_lines(name, default)]
+    lines += ["", "# --- docker compose (infra/deploy/docker-compose.yml) ---"]
+    for name, description in COMPOSE_VARIABLES.items():
+        lines += [f"# {description}", f"{name}="]
     lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
     lines += [
         f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"
