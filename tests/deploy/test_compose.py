@@ -188,6 +188,13 @@ def test_the_images_data_dir_is_created_for_its_non_root_user() -> None:
     assert f"mkdir -p {data_dir} && chown switchboard:switchboard {data_dir}" in runs
 
 
+def test_the_secrets_env_file_stays_out_of_the_images_build_context() -> None:
+    build = _services()["api"]["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    ignored = DOCKERFILE.with_name("Dockerfile.dockerignore").read_text().splitlines()
+    assert "**/.env" in ignored
+
+
 def test_each_process_is_probed_on_the_port_it_serves() -> None:
     services = _services()
     ports = {
