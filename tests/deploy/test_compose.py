@@ -2,7 +2,8 @@
 
 Docker does not run here, so docker-compose.yml and the Dockerfile are read as data: every
 service is built or pulled, waits only on services that exist and can reach the state it
-waits for, every ``${VAR}`` compose requires is in example.env, the processes have
+waits for, every ``${VAR}`` compose requires is in example.env (which leaves what the
+image sets to the image), the secrets file stays out of the build, the processes have
 healthchecks that tell a live process from a dead one, and every ``switchboard …``
 command a container runs parses in the real CLI.
 """
