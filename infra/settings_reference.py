@@ -16,11 +16,28 @@ EXAMPLE_ENV = ROOT / "infra" / "deploy" / "example.env"
 README = ROOT / "README.md"
 _TABLE = re.compile(r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)", re.S)
 
+IMAGE_ENV = {
+    "SWITCHBOARD_ENVIRONMENT": "production",
+    "SWITCHBOARD_DATA_DIR": "/var/lib/switchboard",
+}
+"""What the Dockerfile's ``ENV`` sets (tests/deploy checks the two agree).
+
+example.env leaves these commented out: an env file copied from it must not override
+the image (a relative data dir under the root-owned ``/app`` cannot be created by the
+image's non-root user).
+"""
+
+COMPOSE_VARIABLES = {
+    "GRAFANA_ADMIN_PASSWORD": "Grafana's admin password; compose refuses to start without it.",
+}
+"""Variables docker-compose.yml itself requires (``${NAME:?…}``), beside the settings."""
+
 
 def render_example_env() -> str:
     """The text of example.env: every variable with its default, grouped by section."""
     lines = [
-        "# Every variable Switchboard reads, with its default. Copy to .env and edit.",
+        "# Every variable Switchboard reads, with its default. For docker compose, copy it to",
+        "# infra/deploy/.env: next to docker-compose.yml, where its `env_file: .env` resolves.",
         "# Empty values fall back to the embedded defaults (Valkey, SQLite, local adapters).",
         "# Nested sections use a double underscore: SWITCHBOARD_<SECTION>__<FIELD>.",
     ]
@@ -30,15 +47,28 @@ def render_example_env() -> str:
         if current != section:
             section = current
             lines += ["", f"# --- {section.lower()} ---"]
-        # A pattern (SWITCHBOARD_ACTORS__<ACTOR>__…) is documented, not set.
-        setting = f"# {name}=" if "<" in name else f"{name}={default}"
-        lines += [f"# {description}", setting]
+        lines += [f"# {description}", *_setting_lines(name, default)]
+    lines += ["", "# --- docker compose (infra/deploy/docker-compose.yml) ---"]
+    for name, description in COMPOSE_VARIABLES.items():
+        lines += [f"# {description}", f"{name}="]
     lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
     lines += [
         f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"
         for legacy, (section_name, field) in LEGACY_NAMES.items()
     ]
     return "\n".join(lines) + "\n"
+
+
+def _setting_lines(name: str, default: str) -> list[str]:
+    # A pattern (SWITCHBOARD_ACTORS__<ACTOR>__…) is documented, not set.
+    if "<" in name:
+        return [f"# {name}="]
+    if name in IMAGE_ENV:
+        return [
+            f"# The image sets {IMAGE_ENV[name]}; a value here would override it.",
+            f"# {name}={default}",
+        ]
+    return [f"{name}={default}"]
 
 
 def render_table() -> str:

@@ -1,0 +1,265 @@
+"""The deployment files agree with themselves, with example.env and with the CLI.
+
+Docker does not run here, so docker-compose.yml and the Dockerfile are read as data: every
+service is built or pulled, waits only on services that exist and can reach the state it
+waits for, every ``${VAR}`` compose requires is in example.env (which leaves what the
+image sets to the image), the secrets file stays out of the build, the processes have
+healthchecks that tell a live process from a dead one, and every ``switchboard …``
+command a container runs parses in the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from infra.cli.main import app
+from infra.settings_reference import COMPOSE_VARIABLES, EXAMPLE_ENV, IMAGE_ENV
+from tests.standins.server_base import Reply, Request, StandInServer
+
+DEPLOY = EXAMPLE_ENV.parent
+COMPOSE = DEPLOY / "docker-compose.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+
+SWITCHBOARD_PROCESSES = ("api", "worker", "scheduler")
+"""The long-running services of the Switchboard image."""
+
+# ${VAR}, ${VAR:-default}, ${VAR?error}… and $VAR; $$ is a literal dollar.
+_INTERPOLATION = re.compile(r"(?<!\$)\$(?:\{(?P<braced>\w+)(?P<rest>[^}]*)\}|(?P<bare>\w+))")
+_PROBE_URL = re.compile(r"http://127\.0\.0\.1:(?P<port>\d+)(?P<path>/\w+)")
+
+
+def _compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) per instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    instructions = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, arguments = stripped.partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def _dockerfile_argvs() -> dict[str, list[str]]:
+    """The exec-form commands of the Dockerfile's CMD and HEALTHCHECK."""
+    argvs = {}
+    for keyword, arguments in _dockerfile_instructions():
+        if keyword == "CMD":
+            argvs["Dockerfile CMD"] = json.loads(arguments)
+        elif keyword == "HEALTHCHECK":
+            _options, _, command = arguments.partition(" CMD ")
+            argvs["Dockerfile HEALTHCHECK"] = json.loads(command)
+    return argvs
+
+
+def _dockerfile_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for keyword, arguments in _dockerfile_instructions():
+        if keyword == "ENV":
+            for token in shlex.split(arguments):
+                name, _, value = token.partition("=")
+                env[name] = value
+    return env
+
+
+def _healthcheck_argv(service: dict[str, Any]) -> list[str]:
+    test = service["healthcheck"]["test"]
+    assert isinstance(test, list), "an exec-form healthcheck: no shell in between"
+    assert test[0] == "CMD", test
+    return [str(word) for word in test[1:]]
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
+
+
+def _container_argvs() -> dict[str, list[str]]:
+    """Every command a container runs: each service's command and healthcheck, the image's."""
+    argvs = _dockerfile_argvs()
+    for name, service in _services().items():
+        if "command" in service:
+            argvs[f"{name} command"] = _argv(service["command"])
+        if "test" in service.get("healthcheck", {}):
+            argvs[f"{name} healthcheck"] = _healthcheck_argv(service)
+    return argvs
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _example_env_names() -> set[str]:
+    """The variables example.env sets (uncommented lines)."""
+    return {
+        line.split("=", 1)[0]
+        for line in EXAMPLE_ENV.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+
+
+def test_every_service_has_an_image_or_a_build() -> None:
+    for name, service in _services().items():
+        assert "image" in service or "build" in service, name
+
+
+def test_every_dependency_is_a_service_that_can_reach_the_awaited_state() -> None:
+    services = _services()
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, list):
+            depends_on = {dependency: {"condition": "service_started"} for dependency in depends_on}
+        for dependency, options in depends_on.items():
+            assert dependency in services, f"{name} depends on an unknown service {dependency}"
+            condition = options.get("condition", "service_started")
+            target = services[dependency]
+            if condition == "service_healthy":
+                assert "test" in target.get("healthcheck", {}), f"{dependency} has no healthcheck"
+            elif condition == "service_completed_successfully":
+                assert target.get("restart") == "no", f"{dependency} is not a one-shot"
+
+
+def test_the_processes_redis_and_postgres_have_healthchecks() -> None:
+    services = _services()
+    for name in (*SWITCHBOARD_PROCESSES, "redis", "postgres"):
+        assert "test" in services[name].get("healthcheck", {}), name
+
+
+def test_a_one_shot_of_the_image_does_not_inherit_the_apis_healthcheck() -> None:
+    for name, service in _services().items():
+        if "build" in service and service.get("restart") == "no":
+            assert service.get("healthcheck") == {"disable": True}, name
+
+
+def test_every_variable_compose_requires_is_set_in_example_env() -> None:
+    required = set()
+    for text in _strings(_compose()):
+        for match in _INTERPOLATION.finditer(text):
+            rest = match["rest"] or ""
+            if not rest.startswith((":-", "-", ":+", "+")):
+                required.add(match["braced"] or match["bare"])
+    assert "GRAFANA_ADMIN_PASSWORD" in required
+    assert required <= _example_env_names()
+    assert set(COMPOSE_VARIABLES) <= required, "example.env lists a variable compose dropped"
+
+
+def test_example_env_leaves_what_the_image_sets_to_the_image() -> None:
+    image_env = {name: value for name, value in _dockerfile_env().items() if name != "PATH"}
+    assert image_env == IMAGE_ENV
+    assert not set(IMAGE_ENV) & _example_env_names()
+    for name in IMAGE_ENV:
+        assert f"# {name}=" in EXAMPLE_ENV.read_text(), f"{name} should stay documented"
+
+
+def test_the_images_data_dir_is_created_for_its_non_root_user() -> None:
+    instructions = _dockerfile_instructions()
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    users = [arguments for keyword, arguments in final_stage if keyword == "USER"]
+    assert users == ["switchboard"]
+    runs = [arguments for keyword, arguments in final_stage if keyword == "RUN"]
+    data_dir = '"$SWITCHBOARD_DATA_DIR"'
+    assert f"mkdir -p {data_dir} && chown switchboard:switchboard {data_dir}" in runs
+
+
+def test_the_secrets_env_file_stays_out_of_the_images_build_context() -> None:
+    build = _services()["api"]["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    ignored = DOCKERFILE.with_name("Dockerfile.dockerignore").read_text().splitlines()
+    assert "**/.env" in ignored
+
+
+def test_each_process_is_probed_on_the_port_it_serves() -> None:
+    services = _services()
+    ports = {
+        "api": _argv(services["api"]["command"])[-1],
+        "worker": services["worker"]["environment"]["SWITCHBOARD_WORKER__PROMETHEUS_PORT"],
+        "scheduler": services["scheduler"]["environment"]["SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT"],
+    }
+    assert _argv(services["api"]["command"])[-2] == "--port"
+    for name in SWITCHBOARD_PROCESSES:
+        url = _PROBE_URL.search(" ".join(_healthcheck_argv(services[name])))
+        assert url is not None, name
+        assert (url["port"], url["path"]) == (ports[name], "/healthz"), name
+    dockerfile_cmd = _dockerfile_argvs()["Dockerfile CMD"]
+    assert dockerfile_cmd[dockerfile_cmd.index("--port") + 1] == "8000"
+    assert _dockerfile_argvs()["Dockerfile HEALTHCHECK"] == _healthcheck_argv(services["api"])
+
+
+_SWITCHBOARD_ARGVS = {
+    where: argv for where, argv in _container_argvs().items() if argv[0] == "switchboard"
+}
+
+
+def test_the_containers_run_the_switchboard_commands_expected() -> None:
+    # Guards the test below against passing on an empty list.
+    commands = {" ".join(argv[1:2]) for argv in _SWITCHBOARD_ARGVS.values()}
+    assert commands == {"api", "worker", "scheduler", "db"}
+
+
+@pytest.mark.parametrize("argv", _SWITCHBOARD_ARGVS.values(), ids=_SWITCHBOARD_ARGVS.keys())
+def test_every_switchboard_command_a_container_runs_parses_in_the_cli(argv: list[str]) -> None:
+    # --help is eager: the command path and every option name must exist, and nothing runs.
+    result = CliRunner().invoke(app, [*argv[1:], "--help"])
+    assert result.exit_code == 0, result.output
+
+
+class LivenessStandIn(StandInServer):
+    """Answers every path 200, like a live process's /healthz."""
+
+    def handle(self, request: Request) -> Reply:  # noqa: ARG002 (every path is alive)
+        return Reply(200, {"status": "ok"})
+
+
+_PYTHON_PROBES = {
+    where: argv for where, argv in _container_argvs().items() if argv[:2] == ["python", "-c"]
+}
+
+
+def _run_probe(argv: list[str], port: int) -> int:
+    code = _PROBE_URL.sub(lambda m: f"http://127.0.0.1:{port}{m['path']}", argv[2])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode
+
+
+@pytest.mark.parametrize("argv", _PYTHON_PROBES.values(), ids=_PYTHON_PROBES.keys())
+def test_a_healthcheck_passes_on_200_and_fails_on_an_error_or_no_answer(argv: list[str]) -> None:
+    with LivenessStandIn() as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert _run_probe(argv, port) == 0
+        server.fail_next(503)
+        assert _run_probe(argv, port) != 0
+    assert _run_probe(argv, port) != 0  # nothing listens any more
+    assert [request.path for request in server.requests] == ["/healthz", "/healthz"]
+
+
+def test_the_python_probes_are_the_processes_and_the_images() -> None:
+    # Guards the test above against passing on an empty list.
+    expected = {f"{name} healthcheck" for name in SWITCHBOARD_PROCESSES}
+    assert set(_PYTHON_PROBES) == {*expected, "Dockerfile HEALTHCHECK"}
