@@ -12,18 +12,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.settings import load_settings
 from infra.store.admins import ROLES, Role, SqlAdminTokens
 
-app = typer.Typer(help="Named admin and viewer tokens.", no_args_is_help=True)
+app = typer.Typer(cls=HelpGroup, help="Named admin and viewer tokens.", no_args_is_help=True)
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand)
 def add(
-    name: Annotated[str, typer.Argument(help="Who holds the token (the audit log's name).")],
-    role: Annotated[str, typer.Option(help="admin (may change things) or viewer (may look).")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Who holds the token (the audit log's name).")
+    ],
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="admin (may change things) or viewer (may look).")
+    ],
 ) -> None:
     """Make a token and print it (shown only once; store it now)."""
     if role not in ROLES:
@@ -39,7 +44,7 @@ def add(
     console.print(secret, markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_tokens(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead.")] = False,
 ) -> None:
@@ -73,8 +78,8 @@ def list_tokens(
     print_whole(console, table)
 
 
-@app.command("revoke")
-def revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+@app.command("revoke", cls=HelpCommand)
+def revoke(name: Annotated[str, typer.Argument(metavar="NAME", help="The token's name.")]) -> None:
     """Revoke a token: it stops working at once (its name stays, for the audit log)."""
     with migrated_engine(load_settings()) as engine:
         revoked = SqlAdminTokens(engine).revoke(name)

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.users import NewUser
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.documents import call_document, user_document
@@ -30,7 +31,9 @@ from infra.store.tenants import SqlTenantDirectory
 from infra.store.users import SqlUsers, users_of
 
 app = typer.Typer(
-    help="Users called every day at their local time, and their calls.", no_args_is_help=True
+    cls=HelpGroup,
+    help="Users called every day at their local time, and their calls.",
+    no_args_is_help=True,
 )
 
 
@@ -93,16 +96,26 @@ def _users(settings: Settings, engine: sa.Engine) -> SqlUsers:
     return users_of(engine, settings.daily_calls)
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand)
 def add(
-    tenant: Annotated[str, typer.Option(help="The user's tenant (its name).")],
-    name: Annotated[str, typer.Option(help="The user's name.")],
-    phone: Annotated[str, typer.Option(help="The number to call, E.164 (+14155550123).")],
-    tz: Annotated[str, typer.Option("--tz", help="The user's IANA time zone.")],
-    call_time: Annotated[str, typer.Option("--time", help="Local call time, HH:MM.")],
+    tenant: Annotated[str, typer.Option(metavar="NAME", help="The user's tenant (its name).")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="The user's name.")],
+    phone: Annotated[
+        str, typer.Option(metavar="NUMBER", help="The number to call, E.164 (+14155550123).")
+    ],
+    tz: Annotated[
+        str, typer.Option("--tz", metavar="ZONE", help="The user's IANA time zone (Europe/London).")
+    ],
+    call_time: Annotated[
+        str, typer.Option("--time", metavar="HH:MM", help="Local call time (or HH:MM:SS).")
+    ],
     window: Annotated[
         str | None,
-        typer.Option(help="Local window for retries, HH:MM-HH:MM, containing --time."),
+        typer.Option(
+            metavar="HH:MM-HH:MM",
+            help="Local window for retries, containing --time.",
+            show_default="retries until the end of the local day",
+        ),
     ] = None,
     disabled: Annotated[
         bool, typer.Option("--disabled", help="Add the user with daily calls off.")
@@ -131,12 +144,17 @@ def add(
     console.print(f"Next call: {_next_call(record)}.", markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_users(
     tenant: Annotated[
-        str | None, typer.Option(help="Only this tenant's users (default: every tenant's).")
+        str | None,
+        typer.Option(
+            metavar="NAME", help="Only this tenant's users.", show_default="every tenant's"
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many users.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Show at most this many users.")
+    ] = 100,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON array (for scripts) instead.")
     ] = False,
@@ -187,11 +205,13 @@ def list_users(
         console.print(f"(the first {limit} users; pass --limit for more)")
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand)
 def show(
-    user_id: Annotated[str, typer.Argument(help="The user's id (`switchboard users list`).")],
+    user_id: Annotated[
+        str, typer.Argument(metavar="USER_ID", help="The user's id (`switchboard users list`).")
+    ],
     limit: Annotated[
-        int, typer.Option(min=1, max=500, help="Show at most this many recent calls.")
+        int, typer.Option(min=1, max=500, metavar="N", help="Show at most this many recent calls.")
     ] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON object (for scripts) instead.")
