@@ -8,6 +8,9 @@ classes of ``infra.cli.help_format``.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Annotated
+
 import typer
 
 from infra.cli import admins, bus, db, dlq, processes, schemas, tenants, users
@@ -19,7 +22,6 @@ from infra.settings import load_settings
 app = typer.Typer(
     name="switchboard",
     cls=HelpGroup,
-    help="Switchboard: background jobs for voice-AI products.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -35,6 +37,24 @@ app.command(cls=HelpCommand)(processes.api)
 app.command(cls=HelpCommand)(processes.worker)
 app.command(cls=HelpCommand)(processes.scheduler)
 app.command(cls=HelpCommand)(processes.dev)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"switchboard {version('switchboard')}")
+        raise typer.Exit
+
+
+@app.callback()
+def switchboard(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Switchboard: background jobs for voice-AI products."""
 
 
 @app.command(cls=HelpCommand)

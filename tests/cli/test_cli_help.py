@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -80,3 +81,14 @@ def test_settings_driven_defaults_say_where_they_come_from(runner: CliRunner) ->
 
     assert "SWITCHBOARD_API__HOST, else 127.0.0.1" in result.stdout
     assert "SWITCHBOARD_API__PORT, else 8000" in result.stdout
+
+
+def test_version_prints_the_installed_version_and_exits_0(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--version"])
+
+    assert result.exit_code == 0
+    assert result.stdout == f"switchboard {version('switchboard')}\n"
+
+
+def test_version_is_listed_in_the_help(runner: CliRunner) -> None:
+    assert "--version" in runner.invoke(app, ["--help"]).stdout
