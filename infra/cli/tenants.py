@@ -13,9 +13,10 @@ from contracts.fields import E164_PATTERN, is_identifier
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
 from infra.cli.store import migrated_engine
+from infra.cli.suggestions import zone_hint
 from infra.settings import load_settings
 from infra.store.records import AgentKind, Tenant
-from infra.store.tenants import SqlTenantDirectory
+from infra.store.tenants import SqlTenantDirectory, validate_timezone
 
 app = typer.Typer(
     cls=HelpGroup, help="Tenants, their voice agents and API keys.", no_args_is_help=True
@@ -49,6 +50,10 @@ def add(
             "a tenant needs at least one agent",
             hint="pass --agent AGENT_ID and/or --health-check-agent AGENT_ID",
         )
+    try:
+        validate_timezone(timezone)
+    except ValueError as error:
+        fail(f"invalid --timezone: {error}", hint=zone_hint(timezone))
     settings = load_settings()
     with migrated_engine(settings) as engine:
         directory = SqlTenantDirectory(engine)
@@ -62,7 +67,8 @@ def add(
         try:
             tenant, key = directory.add_tenant(name, timezone=timezone)
         except ValueError as error:
-            fail(str(error), hint="`switchboard tenants list` shows the existing tenants")
+            # The zone is valid by now: the name is taken.
+            fail(str(error), hint="pick another name; `switchboard tenants list` shows those taken")
         for agent_id, kind in bindings:
             directory.bind_agent(tenant.id, agent_id, kind=kind)
     console = out()

@@ -23,6 +23,7 @@ from contracts.users import NewUser
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
+from infra.cli.suggestions import zone_hint
 from infra.documents import call_document, user_document
 from infra.settings import Settings, load_settings
 from infra.store.dialing import call_book
@@ -51,7 +52,6 @@ _OPTIONS = {
 _HINTS = {
     "--name": "give the user's name, 1 to 200 characters",
     "--phone": "give the number in E.164: +, the country code and the number, e.g. +14155550123",
-    "--tz": "give an IANA time zone name, e.g. Europe/London or Asia/Kolkata",
     "--time": "give the local call time as HH:MM or HH:MM:SS, e.g. 09:30",
     "--window": "give the calling window as HH:MM-HH:MM around --time, e.g. 09:00-11:00",
 }
@@ -67,10 +67,10 @@ _FIELD_WORDS = {
 _ADD_HINT = "add one with `switchboard tenants add NAME --agent AGENT_ID`"
 
 
-def _invalid(option: str, message: str) -> NoReturn:
+def _invalid(option: str, message: str, *, hint: str | None = None) -> NoReturn:
     for field, words in _FIELD_WORDS.items():
         message = message.replace(field, words)
-    fail(f"invalid {option}: {message}", hint=_HINTS.get(option), code=USAGE_ERROR)
+    fail(f"invalid {option}: {message}", hint=hint or _HINTS.get(option), code=USAGE_ERROR)
 
 
 def _new_user(fields: dict[str, Any]) -> NewUser:
@@ -80,7 +80,9 @@ def _new_user(fields: dict[str, Any]) -> NewUser:
     except pydantic.ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "window_end"
-        _invalid(_OPTIONS.get(field, field), first["msg"].removeprefix("Value error, "))
+        # A zone is one of some 600 names: offer the ones closest to what was typed.
+        hint = zone_hint(fields["local_tz"]) if field == "local_tz" else None
+        _invalid(_OPTIONS.get(field, field), first["msg"].removeprefix("Value error, "), hint=hint)
 
 
 def _window(value: str | None) -> dict[str, str]:

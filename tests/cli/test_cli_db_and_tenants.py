@@ -154,6 +154,7 @@ def test_a_duplicate_tenant_or_a_bad_zone_is_a_user_error(
     duplicate = runner.invoke(app, ["tenants", "add", "acme", "--agent", "a2"])
     assert duplicate.exit_code == 1
     assert "acme" in duplicate.stderr
+    assert "pick another name" in duplicate.stderr
     zone = runner.invoke(app, ["tenants", "add", "b", "--agent", "b1", "--timezone", "Mars/Base"])
     assert zone.exit_code == 1
     assert "Mars/Base" in zone.stderr

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
 from typer.core import TyperOption
 from typer.main import get_command
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from infra.cli.main import app
+from infra.cli.suggestions import MAX_SUGGESTIONS, ZONE_EXAMPLE, close_zones
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -92,3 +94,62 @@ def test_version_prints_the_installed_version_and_exits_0(runner: CliRunner) -> 
 
 def test_version_is_listed_in_the_help(runner: CliRunner) -> None:
     assert "--version" in runner.invoke(app, ["--help"]).stdout
+
+
+# Hints fit their error ----------------------------------------------------------------
+
+
+def _hint(result: Result) -> str:
+    [hint] = [line for line in result.stderr.splitlines() if line.startswith("hint: ")]
+    return hint.removeprefix("hint: ")
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [
+        ("Europe/Londn", "Europe/London"),
+        ("europe/london", "Europe/London"),
+        ("kolkata", "Asia/Kolkata"),
+        ("new york", "America/New_York"),
+    ],
+)
+def test_a_mistyped_tz_in_users_add_suggests_the_closest_zone(
+    runner: CliRunner, data_dir: Path, typed: str, zone: str
+) -> None:
+    user = ["--name", "Ada", "--phone", "+447700900123", "--time", "09:30"]
+
+    result = runner.invoke(app, ["users", "add", "--tenant", "acme", *user, "--tz", typed])
+
+    assert result.exit_code == 2
+    assert f"invalid --tz: unknown time zone {typed!r} (use an IANA name" in result.stderr
+    assert _hint(result) == f"did you mean {zone}?"
+
+
+def test_a_mistyped_timezone_in_tenants_add_suggests_zones_not_the_tenant_list(
+    runner: CliRunner, data_dir: Path
+) -> None:
+    result = runner.invoke(
+        app, ["tenants", "add", "acme", "--agent", "a1", "--timezone", "Amerca/Chicago"]
+    )
+
+    assert result.exit_code == 1
+    assert "invalid --timezone: unknown time zone 'Amerca/Chicago'" in result.stderr
+    assert _hint(result) == "did you mean America/Chicago?"
+
+
+def test_a_zone_like_no_known_one_gets_an_example_instead(
+    runner: CliRunner, data_dir: Path
+) -> None:
+    result = runner.invoke(
+        app, ["tenants", "add", "acme", "--agent", "a1", "--timezone", "Mars/Olympus_Mons"]
+    )
+
+    assert result.exit_code == 1
+    assert _hint(result) == ZONE_EXAMPLE
+
+
+def test_close_zones_are_the_best_few_and_nothing_far() -> None:
+    assert close_zones("Berlin") == ["Europe/Berlin"]
+    assert close_zones("utc") == ["Etc/UTC", "UTC"]
+    assert close_zones("PST") == []
+    assert len(close_zones("Pacific")) <= MAX_SUGGESTIONS
