@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from contracts.fields import is_identifier
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
@@ -37,7 +38,13 @@ def add(
         try:
             token, secret = SqlAdminTokens(engine).add(name, _role(role))
         except ValueError as error:
-            fail(str(error), hint="`switchboard admins list` shows the names in use")
+            # The role is known by now. A malformed name's message says what a name is;
+            # a well-formed one is taken.
+            taken = is_identifier(name)
+            fail(
+                str(error),
+                hint="`switchboard admins list` shows the names in use" if taken else None,
+            )
     console = out()
     console.print(f"Added {token.role} token {token.name}.", markup=False)
     console.print("Token (it will not be shown again; store it now):")

@@ -141,28 +141,46 @@ def _run_editor(editor: str, text: str, message_id: str) -> str:
 
 def _edited(
     desk: DeadLetterDesk, letter: DeadLetter, editor: str, *, operator: str, why: str
-) -> Outcome:
-    """Run the editor on the payload and keep what it saved if the contract accepts it."""
+) -> tuple[Outcome, str]:
+    """Run the editor on the payload and keep what it saved if the contract accepts it.
+
+    Returns:
+        What came of it, and what to do when the edit was refused.
+    """
+    message_id = letter.message_id
+    again = f"run `switchboard dlq edit {message_id} --reason …` again to fix it"
     if contract_of(letter) is None:
         # The desk refuses it (and says why) before any editor opens.
-        return desk.edit_letter(letter, letter.payload, actor=operator, reason=why)
+        refused = desk.edit_letter(letter, letter.payload, actor=operator, reason=why)
+        return refused, (
+            "this release knows no contract of that name: edit it with one that does, "
+            f"or drop it with `switchboard dlq purge {message_id} --reason …`"
+        )
     before = pretty(letter.payload)
     try:
-        text = _run_editor(editor, before, letter.message_id)
-    except (OSError, ValueError) as error:
-        return desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        text = _run_editor(editor, before, message_id)
+    except OSError as error:
+        refused = desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        return refused, "pass --editor COMMAND, or set EDITOR, to an editor installed here"
+    except ValueError as error:
+        refused = desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        return refused, f"an edit is kept only when the editor exits 0; {again}"
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"line {error.lineno} column {error.colno}: {error.msg}"
-        return desk.refuse_edit(
+        refused = desk.refuse_edit(
             letter,
             f"invalid JSON: {problem}",
             actor=operator,
             reason=why,
-            diff=payload_diff(before, text, letter.message_id),
+            diff=payload_diff(before, text, message_id),
         )
-    return desk.edit_letter(letter, payload, actor=operator, reason=why)
+        return refused, again
+    result = desk.edit_letter(letter, payload, actor=operator, reason=why)
+    if result.kind == "gone":
+        return result, f"`switchboard dlq audit --target {message_id}` shows what became of it"
+    return result, again
 
 
 @app.command(cls=HelpCommand)
@@ -189,7 +207,7 @@ def edit(
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
         letter = letter_or_fail(letters, message_id)
         desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
-        result = _edited(desk, letter, editor, operator=operator, why=why)
+        result, hint = _edited(desk, letter, editor, operator=operator, why=why)
     console = out()
     if result.kind == "kept":
         console.print(result.diff or "", markup=False, end="")
@@ -201,7 +219,7 @@ def edit(
         return
     for problem in result.violations:
         err().print(f"  {problem}", markup=False)
-    fail(result.message, hint="run `switchboard dlq edit` again to fix it")
+    fail(result.message, hint=hint)
 
 
 Targets = list[tuple[str, DeadLetter | None]]
@@ -241,7 +259,10 @@ def _batch_selection(
         if limit is not None:
             used.append("--limit")
         if used:
-            usage_error(f"{', '.join(used)} select with --all only", hint="drop them, or the ids")
+            usage_error(
+                f"{', '.join(used)} select with --all only",
+                hint="drop them to act on the ids given, or give --all instead of the ids",
+            )
         return None
     return selection(settings, **filters)
 

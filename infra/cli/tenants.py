@@ -62,7 +62,7 @@ def add(
             if bound is not None:
                 fail(
                     f"agent {agent_id} already belongs to tenant {bound.tenant.name!r}",
-                    hint="use another agent id, or remove it from that tenant first",
+                    hint="an agent belongs to one tenant: bind another agent id",
                 )
         try:
             tenant, key = directory.add_tenant(name, timezone=timezone)

@@ -64,7 +64,10 @@ _FIELD_WORDS = {
 """Field names in ``NewUser``'s messages, as a user of the command knows them."""
 
 
-_ADD_HINT = "add one with `switchboard tenants add NAME --agent AGENT_ID`"
+_TENANT_HINT = (
+    "`switchboard tenants list` shows the tenants; "
+    "`switchboard tenants add NAME --agent AGENT_ID` adds one"
+)
 
 
 def _invalid(option: str, message: str, *, hint: str | None = None) -> NoReturn:
@@ -139,7 +142,7 @@ def add(
         users = _users(settings, engine)
         tenant_id = users.tenant_id_by_name(tenant)
         if tenant_id is None:
-            fail(f"no tenant named {tenant!r}", hint=_ADD_HINT)
+            fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
         record = users.add_user(tenant_id, user)
     console = out()
     console.print(f"Added user {record.id} ({record.name}) to tenant {tenant}.", markup=False)
@@ -169,7 +172,7 @@ def list_users(
         if tenant is not None:
             tenant_id = users.tenant_id_by_name(tenant)
             if tenant_id is None:
-                fail(f"no tenant named {tenant!r}", hint=_ADD_HINT)
+                fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
         records = users.list_users(tenant_id=tenant_id, limit=limit)
         names = _tenant_names(engine)
     if as_json:

@@ -168,6 +168,7 @@ def test_an_agent_of_another_tenant_is_not_moved_silently(
     result = runner.invoke(app, ["tenants", "add", "globex", "--agent", "a1"])
     assert result.exit_code == 1
     assert "already belongs to tenant 'acme'" in result.stderr
+    assert "bind another agent id" in result.stderr, "no command unbinds an agent"
     listed = json.loads(runner.invoke(app, ["tenants", "list", "--json"]).stdout)
     assert [t["name"] for t in listed] == ["acme"]
 
