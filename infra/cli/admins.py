@@ -12,18 +12,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from contracts.fields import is_identifier
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.settings import load_settings
 from infra.store.admins import ROLES, Role, SqlAdminTokens
 
-app = typer.Typer(help="Named admin and viewer tokens.", no_args_is_help=True)
+app = typer.Typer(cls=HelpGroup, help="Named admin and viewer tokens.", no_args_is_help=True)
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand)
 def add(
-    name: Annotated[str, typer.Argument(help="Who holds the token (the audit log's name).")],
-    role: Annotated[str, typer.Option(help="admin (may change things) or viewer (may look).")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Who holds the token (the audit log's name).")
+    ],
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="admin (may change things) or viewer (may look).")
+    ],
 ) -> None:
     """Make a token and print it (shown only once; store it now)."""
     if role not in ROLES:
@@ -32,14 +38,20 @@ def add(
         try:
             token, secret = SqlAdminTokens(engine).add(name, _role(role))
         except ValueError as error:
-            fail(str(error), hint="`switchboard admins list` shows the names in use")
+            # The role is known by now. A malformed name's message says what a name is;
+            # a well-formed one is taken.
+            taken = is_identifier(name)
+            fail(
+                str(error),
+                hint="`switchboard admins list` shows the names in use" if taken else None,
+            )
     console = out()
     console.print(f"Added {token.role} token {token.name}.", markup=False)
     console.print("Token (it will not be shown again; store it now):")
     console.print(secret, markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_tokens(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead.")] = False,
 ) -> None:
@@ -73,8 +85,8 @@ def list_tokens(
     print_whole(console, table)
 
 
-@app.command("revoke")
-def revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+@app.command("revoke", cls=HelpCommand)
+def revoke(name: Annotated[str, typer.Argument(metavar="NAME", help="The token's name.")]) -> None:
     """Revoke a token: it stops working at once (its name stays, for the audit log)."""
     with migrated_engine(load_settings()) as engine:
         revoked = SqlAdminTokens(engine).revoke(name)

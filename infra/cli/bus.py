@@ -50,19 +50,30 @@ ERROR_WIDTH = 60
 """The error column of ``list`` shortens ``Type: message`` to this many characters."""
 
 
-QueueOption = Annotated[str | None, typer.Option(help="Only this queue's dead letters.")]
-ActorOption = Annotated[str | None, typer.Option(help="Only dead letters for this actor.")]
+QueueOption = Annotated[
+    str | None, typer.Option(metavar="QUEUE", help="Only this queue's dead letters.")
+]
+ActorOption = Annotated[
+    str | None, typer.Option(metavar="ACTOR", help="Only dead letters for this actor.")
+]
 ErrorOption = Annotated[
-    str | None, typer.Option(help="Only failures with this exception type (PermanentError).")
+    str | None,
+    typer.Option(metavar="TYPE", help="Only failures with this exception type (PermanentError)."),
 ]
 SinceOption = Annotated[
     str | None,
-    typer.Option(help="Only those dead since an ISO time (UTC if naive) or 30m, 2h, 1d ago."),
+    typer.Option(
+        metavar="WHEN",
+        help="Only those dead since an ISO time (UTC if naive) or 30m, 2h, 1d ago.",
+    ),
 ]
-TenantOption = Annotated[str | None, typer.Option(help="Only this tenant's (its id or name).")]
+TenantOption = Annotated[
+    str | None, typer.Option(metavar="TENANT", help="Only this tenant's (its id or name).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead.")]
 BatchLimitOption = Annotated[
-    int | None, typer.Option(min=1, help="At most this many, newest first (default: all).")
+    int | None,
+    typer.Option(min=1, metavar="N", help="At most this many, newest first.", show_default="all"),
 ]
 
 
@@ -231,7 +242,9 @@ def list_letters(
     error: ErrorOption = None,
     since: SinceOption = None,
     tenant: TenantOption = None,
-    limit: Annotated[int, typer.Option(min=1, max=SCAN_LIMIT, help="At most this many.")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=1, max=SCAN_LIMIT, metavar="N", help="At most this many.")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """The newest dead letters: which message, where, why, and its job."""
@@ -273,7 +286,9 @@ def _job_line(job_id: object, view: JobView | None) -> str:
     return line
 
 
-def show(message_id: Annotated[str, typer.Argument(help="A dead letter id (`dlq list`).")]) -> None:
+def show(
+    message_id: Annotated[str, typer.Argument(metavar="ID", help="A dead letter id (`dlq list`).")],
+) -> None:
     """One dead letter in full: payload, options, exception, traceback and its job."""
     settings = load_settings()
     with dead_letters(settings) as letters:

@@ -6,17 +6,20 @@ import sqlalchemy as sa
 import typer
 
 from contracts.errors import TransientError
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
 from infra.settings import load_settings
 from infra.store.engine import create_engine, redact
 from infra.store.migrate import current_revision, head_revision, upgrade
 
-app = typer.Typer(help="The SQL database: migrations and status.", no_args_is_help=True)
+app = typer.Typer(
+    cls=HelpGroup, help="The SQL database: migrations and status.", no_args_is_help=True
+)
 
 _URL_HINT = "check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)"
 
 
-@app.command("upgrade")
+@app.command("upgrade", cls=HelpCommand)
 def upgrade_command() -> None:
     """Migrate the database to the latest revision (idempotent)."""
     settings = load_settings()
@@ -28,7 +31,7 @@ def upgrade_command() -> None:
     out().print(f"Database {redact(url)} is at revision {head_revision()} (latest).")
 
 
-@app.command("status")
+@app.command("status", cls=HelpCommand)
 def status() -> None:
     """Show the database's revision; exit 1 when it is not migrated to the latest."""
     settings = load_settings()

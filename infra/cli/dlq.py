@@ -55,6 +55,7 @@ from infra.cli.bus import (
     usage_error,
     utc,
 )
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import err, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.dlq import (
@@ -76,19 +77,26 @@ from infra.store.job_views import SqlJobQueries
 from infra.store.progress import SqlJobProgress
 
 app = typer.Typer(
+    cls=HelpGroup,
     help="Dead letters: list, show, edit, replay, purge, export; and the audit log.",
     no_args_is_help=True,
 )
-app.command("list")(bus.list_letters)
-app.command()(bus.show)
-app.command()(bus.export)
+app.command("list", cls=HelpCommand)(bus.list_letters)
+app.command(cls=HelpCommand)(bus.show)
+app.command(cls=HelpCommand)(bus.export)
 
-ReasonOption = Annotated[str, typer.Option(help="Why, in your words, for the audit log.")]
+ReasonOption = Annotated[
+    str, typer.Option(metavar="TEXT", help="Why, in your words, for the audit log.")
+]
 AsOption = Annotated[
-    str | None, typer.Option("--as", help="Who acts, for the audit log (default: the OS user).")
+    str | None,
+    typer.Option(
+        "--as", metavar="NAME", help="Who acts, for the audit log.", show_default="the OS user"
+    ),
 ]
 IdsArgument = Annotated[
-    list[str] | None, typer.Argument(help="Dead letter ids (`dlq list`).", show_default=False)
+    list[str] | None,
+    typer.Argument(metavar="ID", help="Dead letter ids (`dlq list`).", show_default=False),
 ]
 AllOption = Annotated[bool, typer.Option("--all", help="Every dead letter the filters select.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only say what would be done.")]
@@ -133,41 +141,59 @@ def _run_editor(editor: str, text: str, message_id: str) -> str:
 
 def _edited(
     desk: DeadLetterDesk, letter: DeadLetter, editor: str, *, operator: str, why: str
-) -> Outcome:
-    """Run the editor on the payload and keep what it saved if the contract accepts it."""
+) -> tuple[Outcome, str]:
+    """Run the editor on the payload and keep what it saved if the contract accepts it.
+
+    Returns:
+        What came of it, and what to do when the edit was refused.
+    """
+    message_id = letter.message_id
+    again = f"run `switchboard dlq edit {message_id} --reason …` again to fix it"
     if contract_of(letter) is None:
         # The desk refuses it (and says why) before any editor opens.
-        return desk.edit_letter(letter, letter.payload, actor=operator, reason=why)
+        refused = desk.edit_letter(letter, letter.payload, actor=operator, reason=why)
+        return refused, (
+            "this release knows no contract of that name: edit it with one that does, "
+            f"or drop it with `switchboard dlq purge {message_id} --reason …`"
+        )
     before = pretty(letter.payload)
     try:
-        text = _run_editor(editor, before, letter.message_id)
-    except (OSError, ValueError) as error:
-        return desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        text = _run_editor(editor, before, message_id)
+    except OSError as error:
+        refused = desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        return refused, "pass --editor COMMAND, or set EDITOR, to an editor installed here"
+    except ValueError as error:
+        refused = desk.refuse_edit(letter, f"cannot edit: {error}", actor=operator, reason=why)
+        return refused, f"an edit is kept only when the editor exits 0; {again}"
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"line {error.lineno} column {error.colno}: {error.msg}"
-        return desk.refuse_edit(
+        refused = desk.refuse_edit(
             letter,
             f"invalid JSON: {problem}",
             actor=operator,
             reason=why,
-            diff=payload_diff(before, text, letter.message_id),
+            diff=payload_diff(before, text, message_id),
         )
-    return desk.edit_letter(letter, payload, actor=operator, reason=why)
+        return refused, again
+    result = desk.edit_letter(letter, payload, actor=operator, reason=why)
+    if result.kind == "gone":
+        return result, f"`switchboard dlq audit --target {message_id}` shows what became of it"
+    return result, again
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def edit(
-    message_id: Annotated[str, typer.Argument(help="A dead letter id (`dlq list`).")],
+    message_id: Annotated[str, typer.Argument(metavar="ID", help="A dead letter id (`dlq list`).")],
     reason: ReasonOption,
     who: AsOption = None,
     editor: Annotated[
         str,
         typer.Option(
             envvar=["EDITOR", "VISUAL"],
-            help="The editor to run (default: $EDITOR, then $VISUAL, then vi).",
-            show_default=False,
+            metavar="COMMAND",
+            help="The editor to run.",
         ),
     ] = "vi",
 ) -> None:
@@ -181,7 +207,7 @@ def edit(
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
         letter = letter_or_fail(letters, message_id)
         desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
-        result = _edited(desk, letter, editor, operator=operator, why=why)
+        result, hint = _edited(desk, letter, editor, operator=operator, why=why)
     console = out()
     if result.kind == "kept":
         console.print(result.diff or "", markup=False, end="")
@@ -193,7 +219,7 @@ def edit(
         return
     for problem in result.violations:
         err().print(f"  {problem}", markup=False)
-    fail(result.message, hint="run `switchboard dlq edit` again to fix it")
+    fail(result.message, hint=hint)
 
 
 Targets = list[tuple[str, DeadLetter | None]]
@@ -233,7 +259,10 @@ def _batch_selection(
         if limit is not None:
             used.append("--limit")
         if used:
-            usage_error(f"{', '.join(used)} select with --all only", hint="drop them, or the ids")
+            usage_error(
+                f"{', '.join(used)} select with --all only",
+                hint="drop them to act on the ids given, or give --all instead of the ids",
+            )
         return None
     return selection(settings, **filters)
 
@@ -311,7 +340,7 @@ def _batch(
     return counts
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def replay(
     reason: ReasonOption,
     ids: IdsArgument = None,
@@ -345,7 +374,7 @@ def replay(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def purge(
     reason: ReasonOption,
     ids: IdsArgument = None,
@@ -389,13 +418,18 @@ def _summary(counts: Counter[str], verb: str, *, dry_run: bool) -> None:
 # The audit log -----------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def audit(
-    target: Annotated[str | None, typer.Option(help="Only entries about this id.")] = None,
-    action: Annotated[
-        str | None, typer.Option(help="Only this action: replay, edit or purge.")
+    target: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only entries about this id.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    action: Annotated[
+        str | None,
+        typer.Option(metavar="ACTION", help="Only this action: replay, edit or purge."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, metavar="N", help="At most this many.")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """The audit log, newest first: who replayed, edited or purged what, why, and how it went."""
@@ -428,17 +462,19 @@ def audit(
     print_whole(console, table)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def review(
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many of each.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="At most this many of each.")
+    ] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
     """What needs a person beside dead letters: jobs failed at intake, calls of unknown outcome.
 
     A job failed at intake was accepted, but its first message no longer validates
-    against its contract, so it was never published. A call is ``unknown`` when the
-    telephony provider was asked to place it and no answer came back: it is not placed
-    again by itself; look it up with the provider (a late status webhook settles it).
+    against its contract, so it was never published. A call's outcome is unknown when
+    the telephony provider was asked to place it and no answer came back: it is not
+    placed again by itself; look it up with the provider (a late status webhook settles it).
     """
     with migrated_engine(load_settings()) as engine:
         jobs = SqlJobQueries(engine).failed_at_intake(limit=limit)

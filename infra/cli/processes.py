@@ -23,7 +23,7 @@ from infra.cli.stack import ProcessSpec, Stack, child_env
 from infra.cli.store import migrated_engine
 from infra.embedded import EmbeddedValkey, ensure_server
 from infra.local_adapters import LocalAdapterRefused, check_embedded
-from infra.settings import Settings, load_settings
+from infra.settings import ApiSettings, Settings, WorkerSettings, load_settings
 from infra.store.engine import redact
 from infra.store.migrate import upgrade
 
@@ -74,11 +74,45 @@ def _run(name: str, argv: list[str], settings: Settings) -> None:
     raise typer.Exit(code)
 
 
+# What the settings fall back to without SWITCHBOARD_API__* and SWITCHBOARD_WORKER__*:
+# help names the variable first, then this value.
+_API = ApiSettings()
+_WORKER = WorkerSettings()
+
+
 def api(
-    host: Annotated[str | None, typer.Option(help="Bind address [settings.api.host].")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port [settings.api.port].")] = None,
-    workers: Annotated[int | None, typer.Option(help="gunicorn workers.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Threads per worker.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST",
+            help="Bind address.",
+            show_default=f"SWITCHBOARD_API__HOST, else {_API.host}",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            help="Bind port.",
+            show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="gunicorn worker processes.",
+            show_default=f"SWITCHBOARD_API__WORKERS, else {_API.workers}",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Threads per gunicorn worker.",
+            show_default=f"SWITCHBOARD_API__THREADS, else {_API.threads}",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP producers with gunicorn."""
     settings = load_settings()
@@ -92,8 +126,22 @@ def api(
 
 
 def worker(
-    processes: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Threads per process.")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Worker processes.",
+            show_default=f"SWITCHBOARD_WORKER__PROCESSES, else {_WORKER.processes}",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Threads per process.",
+            show_default=f"SWITCHBOARD_WORKER__THREADS, else {_WORKER.threads}",
+        ),
+    ] = None,
 ) -> None:
     """Run the Dramatiq worker (the pipeline actors)."""
     settings = load_settings()
@@ -121,7 +169,7 @@ def migrate(settings: Settings) -> None:
 
 
 def dev(
-    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    port: Annotated[int, typer.Option(metavar="PORT", help="API port.")] = 8000,
 ) -> None:
     """Run the whole stack locally: embedded Valkey, migrations, api, worker, scheduler."""
     settings = load_settings()

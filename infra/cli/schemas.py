@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 
 import contracts
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
 from infra.schemas import check as check_schemas
 from infra.schemas import export_schemas
 
-app = typer.Typer(help="Contract schemas: export and compatibility check.", no_args_is_help=True)
+app = typer.Typer(
+    cls=HelpGroup, help="Contract schemas: export and compatibility check.", no_args_is_help=True
+)
 
 
 def committed_schemas() -> Path:
@@ -20,9 +23,11 @@ def committed_schemas() -> Path:
     return Path(contracts.__file__).resolve().parent / "schemas"
 
 
-@app.command("export")
+@app.command("export", cls=HelpCommand)
 def export(
-    directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schemas.")],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIRECTORY", help="Where to write the JSON Schemas.")
+    ],
 ) -> None:
     """Write every contract's JSON Schema into DIRECTORY."""
     written = export_schemas(directory)
@@ -32,11 +37,15 @@ def export(
     console.print(f"{len(written)} schema files in {directory}.")
 
 
-@app.command("check")
+@app.command("check", cls=HelpCommand)
 def check(
     directory: Annotated[
         Path | None,
-        typer.Argument(help="The snapshot to compare with (default: the committed one)."),
+        typer.Argument(
+            metavar="DIRECTORY",
+            help="The snapshot to compare with.",
+            show_default="the one committed with the contracts",
+        ),
     ] = None,
 ) -> None:
     """Report breaking changes of the contracts against a schema snapshot (exit 1 if any)."""

@@ -10,26 +10,37 @@ import typer
 from rich.table import Table
 
 from contracts.fields import E164_PATTERN, is_identifier
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
 from infra.cli.store import migrated_engine
+from infra.cli.suggestions import zone_hint
 from infra.settings import load_settings
 from infra.store.records import AgentKind, Tenant
-from infra.store.tenants import SqlTenantDirectory
+from infra.store.tenants import SqlTenantDirectory, validate_timezone
 
-app = typer.Typer(help="Tenants, their voice agents and API keys.", no_args_is_help=True)
+app = typer.Typer(
+    cls=HelpGroup, help="Tenants, their voice agents and API keys.", no_args_is_help=True
+)
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand)
 def add(
-    name: Annotated[str, typer.Argument(help="The tenant's unique name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The tenant's unique name.")],
     agent: Annotated[
-        list[str] | None, typer.Option("--agent", help="A general-call agent id (repeatable).")
+        list[str] | None,
+        typer.Option("--agent", metavar="AGENT_ID", help="A general-call agent id (repeatable)."),
     ] = None,
     health_check_agent: Annotated[
         list[str] | None,
-        typer.Option("--health-check-agent", help="A health-check agent id (repeatable)."),
+        typer.Option(
+            "--health-check-agent",
+            metavar="AGENT_ID",
+            help="A health-check agent id (repeatable).",
+        ),
     ] = None,
-    timezone: Annotated[str, typer.Option(help="The tenant's IANA time zone.")] = "UTC",
+    timezone: Annotated[
+        str, typer.Option(metavar="ZONE", help="The tenant's IANA time zone.")
+    ] = "UTC",
 ) -> None:
     """Add a tenant, bind its agents and print its API key (shown only once)."""
     bindings: list[tuple[str, AgentKind]] = [(a, "general") for a in agent or []]
@@ -39,6 +50,10 @@ def add(
             "a tenant needs at least one agent",
             hint="pass --agent AGENT_ID and/or --health-check-agent AGENT_ID",
         )
+    try:
+        validate_timezone(timezone)
+    except ValueError as error:
+        fail(f"invalid --timezone: {error}", hint=zone_hint(timezone))
     settings = load_settings()
     with migrated_engine(settings) as engine:
         directory = SqlTenantDirectory(engine)
@@ -47,12 +62,13 @@ def add(
             if bound is not None:
                 fail(
                     f"agent {agent_id} already belongs to tenant {bound.tenant.name!r}",
-                    hint="use another agent id, or remove it from that tenant first",
+                    hint="an agent belongs to one tenant: bind another agent id",
                 )
         try:
             tenant, key = directory.add_tenant(name, timezone=timezone)
         except ValueError as error:
-            fail(str(error), hint="`switchboard tenants list` shows the existing tenants")
+            # The zone is valid by now: the name is taken.
+            fail(str(error), hint="pick another name; `switchboard tenants list` shows those taken")
         for agent_id, kind in bindings:
             directory.bind_agent(tenant.id, agent_id, kind=kind)
     console = out()
@@ -63,7 +79,7 @@ def add(
     console.print(key, markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_tenants(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON array (for scripts) instead.")
@@ -97,8 +113,8 @@ def _tenant_json(tenant: Tenant, agents: list[tuple[str, AgentKind]]) -> dict[st
     }
 
 
-@app.command("key")
-def key(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None:
+@app.command("key", cls=HelpCommand)
+def key(name: Annotated[str, typer.Argument(metavar="NAME", help="The tenant's name.")]) -> None:
     """Issue a new API key for a tenant; its old key stops working."""
     settings = load_settings()
     with migrated_engine(settings) as engine:
@@ -111,24 +127,33 @@ def key(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None
     console.print(new_key, markup=False)
 
 
-@app.command("call-line")
+@app.command("call-line", cls=HelpCommand)
 def call_line(
-    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The tenant's name.")],
     agent: Annotated[
         str | None,
-        typer.Option("--agent", help="The telephony agent id for the tenant's outbound calls."),
+        typer.Option(
+            "--agent",
+            metavar="AGENT_ID",
+            help="The telephony agent id for the tenant's outbound calls.",
+        ),
     ] = None,
     caller_id: Annotated[
-        str | None, typer.Option("--caller-id", help="The number to call from, E.164.")
+        str | None,
+        typer.Option("--caller-id", metavar="NUMBER", help="The number to call from, E.164."),
     ] = None,
     reset: Annotated[
-        bool, typer.Option("--reset", help="Use the defaults (SWITCHBOARD_CALLKARO__…) again.")
+        bool,
+        typer.Option(
+            "--reset",
+            help="Go back to the defaults, SWITCHBOARD_CALLKARO__AGENT_ID and __CALLER_ID.",
+        ),
     ] = False,
 ) -> None:
     """Set the agent and caller id of a tenant's outbound calls (daily calls, callbacks).
 
-    Without options, print them. They override ``SWITCHBOARD_CALLKARO__AGENT_ID`` and
-    ``__CALLER_ID`` for this tenant's calls queued from now on.
+    Without options, print them. They override SWITCHBOARD_CALLKARO__AGENT_ID and
+    SWITCHBOARD_CALLKARO__CALLER_ID for this tenant's calls queued from now on.
     """
     if agent is not None and not is_identifier(agent):
         fail(f"invalid --agent {agent!r}", hint="1 to 128 letters, digits and ._:-")

@@ -20,8 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.users import NewUser
+from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
+from infra.cli.suggestions import zone_hint
 from infra.documents import call_document, user_document
 from infra.settings import Settings, load_settings
 from infra.store.dialing import call_book
@@ -30,7 +32,9 @@ from infra.store.tenants import SqlTenantDirectory
 from infra.store.users import SqlUsers, users_of
 
 app = typer.Typer(
-    help="Users called every day at their local time, and their calls.", no_args_is_help=True
+    cls=HelpGroup,
+    help="Users called every day at their local time, and their calls.",
+    no_args_is_help=True,
 )
 
 
@@ -48,7 +52,6 @@ _OPTIONS = {
 _HINTS = {
     "--name": "give the user's name, 1 to 200 characters",
     "--phone": "give the number in E.164: +, the country code and the number, e.g. +14155550123",
-    "--tz": "give an IANA time zone name, e.g. Europe/London or Asia/Kolkata",
     "--time": "give the local call time as HH:MM or HH:MM:SS, e.g. 09:30",
     "--window": "give the calling window as HH:MM-HH:MM around --time, e.g. 09:00-11:00",
 }
@@ -61,13 +64,16 @@ _FIELD_WORDS = {
 """Field names in ``NewUser``'s messages, as a user of the command knows them."""
 
 
-_ADD_HINT = "add one with `switchboard tenants add NAME --agent AGENT_ID`"
+_TENANT_HINT = (
+    "`switchboard tenants list` shows the tenants; "
+    "`switchboard tenants add NAME --agent AGENT_ID` adds one"
+)
 
 
-def _invalid(option: str, message: str) -> NoReturn:
+def _invalid(option: str, message: str, *, hint: str | None = None) -> NoReturn:
     for field, words in _FIELD_WORDS.items():
         message = message.replace(field, words)
-    fail(f"invalid {option}: {message}", hint=_HINTS.get(option), code=USAGE_ERROR)
+    fail(f"invalid {option}: {message}", hint=hint or _HINTS.get(option), code=USAGE_ERROR)
 
 
 def _new_user(fields: dict[str, Any]) -> NewUser:
@@ -77,7 +83,9 @@ def _new_user(fields: dict[str, Any]) -> NewUser:
     except pydantic.ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "window_end"
-        _invalid(_OPTIONS.get(field, field), first["msg"].removeprefix("Value error, "))
+        # A zone is one of some 600 names: offer the ones closest to what was typed.
+        hint = zone_hint(fields["local_tz"]) if field == "local_tz" else None
+        _invalid(_OPTIONS.get(field, field), first["msg"].removeprefix("Value error, "), hint=hint)
 
 
 def _window(value: str | None) -> dict[str, str]:
@@ -93,16 +101,26 @@ def _users(settings: Settings, engine: sa.Engine) -> SqlUsers:
     return users_of(engine, settings.daily_calls)
 
 
-@app.command("add")
+@app.command("add", cls=HelpCommand)
 def add(
-    tenant: Annotated[str, typer.Option(help="The user's tenant (its name).")],
-    name: Annotated[str, typer.Option(help="The user's name.")],
-    phone: Annotated[str, typer.Option(help="The number to call, E.164 (+14155550123).")],
-    tz: Annotated[str, typer.Option("--tz", help="The user's IANA time zone.")],
-    call_time: Annotated[str, typer.Option("--time", help="Local call time, HH:MM.")],
+    tenant: Annotated[str, typer.Option(metavar="NAME", help="The user's tenant (its name).")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="The user's name.")],
+    phone: Annotated[
+        str, typer.Option(metavar="NUMBER", help="The number to call, E.164 (+14155550123).")
+    ],
+    tz: Annotated[
+        str, typer.Option("--tz", metavar="ZONE", help="The user's IANA time zone (Europe/London).")
+    ],
+    call_time: Annotated[
+        str, typer.Option("--time", metavar="HH:MM", help="Local call time (or HH:MM:SS).")
+    ],
     window: Annotated[
         str | None,
-        typer.Option(help="Local window for retries, HH:MM-HH:MM, containing --time."),
+        typer.Option(
+            metavar="HH:MM-HH:MM",
+            help="Local window for retries, containing --time.",
+            show_default="retries until the end of the local day",
+        ),
     ] = None,
     disabled: Annotated[
         bool, typer.Option("--disabled", help="Add the user with daily calls off.")
@@ -124,19 +142,24 @@ def add(
         users = _users(settings, engine)
         tenant_id = users.tenant_id_by_name(tenant)
         if tenant_id is None:
-            fail(f"no tenant named {tenant!r}", hint=_ADD_HINT)
+            fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
         record = users.add_user(tenant_id, user)
     console = out()
     console.print(f"Added user {record.id} ({record.name}) to tenant {tenant}.", markup=False)
     console.print(f"Next call: {_next_call(record)}.", markup=False)
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_users(
     tenant: Annotated[
-        str | None, typer.Option(help="Only this tenant's users (default: every tenant's).")
+        str | None,
+        typer.Option(
+            metavar="NAME", help="Only this tenant's users.", show_default="every tenant's"
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many users.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Show at most this many users.")
+    ] = 100,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON array (for scripts) instead.")
     ] = False,
@@ -149,7 +172,7 @@ def list_users(
         if tenant is not None:
             tenant_id = users.tenant_id_by_name(tenant)
             if tenant_id is None:
-                fail(f"no tenant named {tenant!r}", hint=_ADD_HINT)
+                fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
         records = users.list_users(tenant_id=tenant_id, limit=limit)
         names = _tenant_names(engine)
     if as_json:
@@ -187,11 +210,13 @@ def list_users(
         console.print(f"(the first {limit} users; pass --limit for more)")
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand)
 def show(
-    user_id: Annotated[str, typer.Argument(help="The user's id (`switchboard users list`).")],
+    user_id: Annotated[
+        str, typer.Argument(metavar="USER_ID", help="The user's id (`switchboard users list`).")
+    ],
     limit: Annotated[
-        int, typer.Option(min=1, max=500, help="Show at most this many recent calls.")
+        int, typer.Option(min=1, max=500, metavar="N", help="Show at most this many recent calls.")
     ] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON object (for scripts) instead.")

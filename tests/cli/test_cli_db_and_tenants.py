@@ -154,6 +154,7 @@ def test_a_duplicate_tenant_or_a_bad_zone_is_a_user_error(
     duplicate = runner.invoke(app, ["tenants", "add", "acme", "--agent", "a2"])
     assert duplicate.exit_code == 1
     assert "acme" in duplicate.stderr
+    assert "pick another name" in duplicate.stderr
     zone = runner.invoke(app, ["tenants", "add", "b", "--agent", "b1", "--timezone", "Mars/Base"])
     assert zone.exit_code == 1
     assert "Mars/Base" in zone.stderr
@@ -167,6 +168,7 @@ def test_an_agent_of_another_tenant_is_not_moved_silently(
     result = runner.invoke(app, ["tenants", "add", "globex", "--agent", "a1"])
     assert result.exit_code == 1
     assert "already belongs to tenant 'acme'" in result.stderr
+    assert "bind another agent id" in result.stderr, "no command unbinds an agent"
     listed = json.loads(runner.invoke(app, ["tenants", "list", "--json"]).stdout)
     assert [t["name"] for t in listed] == ["acme"]
 

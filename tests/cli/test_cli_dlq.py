@@ -343,10 +343,24 @@ def test_a_rejected_edit_changes_nothing_and_is_audited(
     assert result.exit_code == 1
     assert shown in result.stderr
     assert "nothing changed" in result.stderr
+    assert f"hint: run `switchboard dlq edit {message_id} --reason …` again" in result.stderr
     assert _letters(broker).get(message_id) == before
     [entry] = SqlAudit(engine).entries(target=message_id)
     assert entry.outcome.startswith("rejected: ")
     assert entry.diff
+
+
+def test_an_editor_that_cannot_start_gets_a_hint_to_name_another(
+    broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str, tmp_path: Path
+) -> None:
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id)))
+    missing = str(tmp_path / "no-such-editor")
+
+    result = _dlq("edit", message_id, "--reason", "r", "--editor", missing)
+
+    assert result.exit_code == 1
+    assert "rejected: cannot edit:" in result.stderr
+    assert "hint: pass --editor COMMAND, or set EDITOR" in result.stderr
 
 
 def test_an_edit_is_rejected_when_the_editor_fails_or_the_contract_is_unknown(
@@ -364,7 +378,9 @@ def test_an_edit_is_rejected_when_the_editor_fails_or_the_contract_is_unknown(
 
     assert editor_failed.exit_code == no_contract.exit_code == 1
     assert "the editor exited with status 3" in editor_failed.stderr
+    assert "hint: an edit is kept only when the editor exits 0" in editor_failed.stderr
     assert "unknown contract 'Nope'" in no_contract.stderr
+    assert f"drop it with `switchboard dlq purge {unknown_id}" in no_contract.stderr
     outcomes = {entry.target: entry.outcome for entry in SqlAudit(engine).entries()}
     assert outcomes == {
         known_id: "rejected: cannot edit: the editor exited with status 3",

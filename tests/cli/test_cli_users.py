@@ -120,6 +120,7 @@ def test_users_add_to_an_unknown_tenant_says_how_to_add_one(
 
     assert result.exit_code == 1
     assert "no tenant named 'initech'" in result.stderr
+    assert "switchboard tenants list" in result.stderr, "a typo is likelier than a new tenant"
     assert "switchboard tenants add" in result.stderr
     assert SqlUsers(migrated).list_users(tenant_id=None) == []
 
