@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import sys
 
 import pytest
 import redis
@@ -11,6 +14,7 @@ from dramatiq import Message
 from contracts.errors import TransientError
 from infra.bus.log_filters import RedactMessages
 from infra.logs import RepeatLimiter, configure_logging
+from infra.raw_output import JsonLines
 from infra.settings import load_settings
 
 SECRET = "my date of birth is 1 April 1970"
@@ -71,6 +75,59 @@ def test_an_expected_transient_failure_is_one_warning_line_without_a_traceback()
     assert record.exc_info is None
     assert SECRET not in record.getMessage()
     assert "TransientError: Pinecone upsert failed: timed out" in record.getMessage()
+
+
+def test_json_lines_pass_json_through_and_wrap_every_other_line() -> None:
+    raw = io.StringIO()
+    lines = JsonLines(raw, logger="stderr", level="error", process="worker")
+
+    lines.write('{"event": "already a log line"}\n')
+    lines.write("Traceback (most recent call last):\n  File")
+    lines.write(' "x.py", line 1\n\n')
+    lines.write("{'not': 'json'}\n")
+
+    written = [json.loads(line) for line in raw.getvalue().splitlines()]
+    assert written[0] == {"event": "already a log line"}
+    assert [w["event"] for w in written[1:]] == [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1',
+        "{'not': 'json'}",
+    ]
+    assert all(
+        (w["logger"], w["level"], w["process"]) == ("stderr", "error", "worker")
+        for w in written[1:]
+    )
+    assert all(w["timestamp"].endswith("Z") for w in written[1:])
+
+
+def test_with_json_logs_prints_and_uncaught_exceptions_are_json_lines_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(load_settings(log_format="json"), process="cli")
+    print("Database is at revision 0005 (latest).")  # noqa: T201  (a library's print)
+    try:
+        _leak(SECRET)
+    except ValueError as error:
+        sys.excepthook(type(error), error, error.__traceback__)
+
+    captured = capsys.readouterr()
+    [printed] = [json.loads(line) for line in captured.out.splitlines()]
+    [uncaught] = [json.loads(line) for line in captured.err.splitlines()]
+    assert (printed["event"], printed["logger"]) == (
+        "Database is at revision 0005 (latest).",
+        "stdout",
+    )
+    assert uncaught["level"] == "critical"
+    assert "ValueError: analysis failed after" in uncaught["exception"]
+
+
+def test_console_logs_leave_stdout_stderr_and_the_hooks_as_python_has_them() -> None:
+    configure_logging(load_settings(log_format="json"), process="cli")
+    configure_logging(load_settings(log_format="console"), process="cli")
+
+    assert not isinstance(sys.stdout, JsonLines)
+    assert not isinstance(sys.stderr, JsonLines)
+    assert sys.excepthook is sys.__excepthook__
 
 
 def _leak(transcript: str) -> None:
