@@ -10,8 +10,9 @@ import sys
 import pytest
 import redis
 from dramatiq import Message
+from dramatiq.broker import MessageProxy
 
-from contracts.errors import TransientError
+from contracts.errors import NotReadyError, TransientError
 from infra.bus.log_filters import RedactMessages
 from infra.logs import RepeatLimiter, configure_logging
 from infra.raw_output import JsonLines
@@ -75,6 +76,47 @@ def test_an_expected_transient_failure_is_one_warning_line_without_a_traceback()
     assert record.exc_info is None
     assert SECRET not in record.getMessage()
     assert "TransientError: Pinecone upsert failed: timed out" in record.getMessage()
+
+
+def _failure(message: Message[object], error: Exception) -> logging.LogRecord:
+    return logging.LogRecord(
+        "dramatiq.worker.WorkerThread",
+        logging.ERROR,
+        __file__,
+        1,
+        "Failed to process message %s with unhandled exception.",
+        (MessageProxy(message),),
+        exc_info=(type(error), error, None),
+    )
+
+
+def _retries(template: str, *args: object) -> logging.LogRecord:
+    level = logging.WARNING if "exceeded" in template else logging.INFO
+    return logging.LogRecord(
+        "dramatiq.middleware.retries.Retries", level, __file__, 1, template, args, None
+    )
+
+
+def test_dramatiqs_lines_about_an_expected_failure_are_dropped_but_not_its_dead_letter() -> None:
+    message: Message[object] = Message(
+        queue_name="calls.transcript", actor_name="fetch_transcript", args=(), kwargs={}, options={}
+    )
+    other: Message[object] = Message(
+        queue_name="calls.index", actor_name="index_call", args=(), kwargs={}, options={}
+    )
+    quiet = RedactMessages()
+    not_ready = NotReadyError("conversation conv_1 is 'processing', not 'done' yet")
+    retrying = "Retrying message %r in %d milliseconds."
+
+    # A retry: the shell's line is the only one.
+    assert not quiet.filter(_failure(message, not_ready))
+    assert not quiet.filter(_retries(retrying, message.message_id, 15))
+    # The last attempt: Retries' warning that the message goes to the dead letters stays.
+    assert not quiet.filter(_failure(message, not_ready))
+    assert quiet.filter(_retries("Retries exceeded for message %r.", message.message_id))
+    # Any other failure keeps Dramatiq's lines.
+    assert quiet.filter(_failure(other, TransientError("Pinecone upsert failed")))
+    assert quiet.filter(_retries(retrying, other.message_id, 30))
 
 
 def test_json_lines_pass_json_through_and_wrap_every_other_line() -> None:
