@@ -55,7 +55,8 @@ def configure_logging(
 
     Args:
         settings: The process settings (level, format, environment).
-        process: Name bound to every line (``api``, ``worker``, ``scheduler``, ``cli``).
+        process: Name bound to every line (``api``, ``worker``, ``worker-probes``,
+            ``scheduler``, ``migrate``).
         filters: Extra filters of the root handler, run before the repeat limiter
             (e.g. redaction of library log lines).
     """
