@@ -9,7 +9,8 @@ For one message the shell:
    when none frees up in time it defers the message (a delayed copy, the same retry
    budget) and returns;
 4. marks the message started in the job's progress;
-5. runs the step's handler;
+5. runs the step's handler; an expected error (``NotReadyError``: a conversation still
+   processing) is logged here as one line without a traceback, then re-raised;
 6. publishes every contract the handler returned, only after it returned (the
    repositories have committed its writes by then, so a consumer of the next contract
    sees them); each belongs to the same job; a fan-out is enqueued in batches, a few
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 
 from actors.pipeline import BoundStep
 from contracts import Contract
-from contracts.errors import PermanentError
+from contracts.errors import PermanentError, SwitchboardError, TransientError
 from infra.bus.publishing import BatchPublisher, Envelope, Publisher
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import JobProgress
@@ -127,21 +128,33 @@ class StepShell:
             "tenant_id": message.tenant_id,
         }
         with bind_context(**context):
-            ref = self.refs.of(message)
-            slot = self.throttle.slot() if self.throttle is not None else nullcontext(True)
-            with slot as granted:
-                if not granted:
-                    delay_ms = self.deferral.defer()
+            try:
+                self._run(message)
+            except SwitchboardError as error:
+                if error.expected:
+                    # The one line about it: Dramatiq's own lines about an expected
+                    # error are quiet (infra.bus.log_filters), and it has no traceback.
                     _log.info(
-                        "vendor busy; message deferred", vendors=self.step.vendors, ms=delay_ms
+                        "expected failure",
+                        error=f"{type(error).__name__}: {error}",
+                        retried=isinstance(error, TransientError),
                     )
-                    return
-                self.progress.message_started(message.job_id, ref)
-                results = list(self.step.handler(message))
-            children = self._publish(message, results)
-            self.progress.message_succeeded(message.job_id, ref, children=children)
-            # Counted by contract: a fan-out publishes thousands of one kind.
-            _log.info("step done", published=dict(Counter(type(r).__name__ for r in results)))
+                raise
+
+    def _run(self, message: Contract) -> None:
+        ref = self.refs.of(message)
+        slot = self.throttle.slot() if self.throttle is not None else nullcontext(True)
+        with slot as granted:
+            if not granted:
+                delay_ms = self.deferral.defer()
+                _log.info("vendor busy; message deferred", vendors=self.step.vendors, ms=delay_ms)
+                return
+            self.progress.message_started(message.job_id, ref)
+            results = list(self.step.handler(message))
+        children = self._publish(message, results)
+        self.progress.message_succeeded(message.job_id, ref, children=children)
+        # Counted by contract: a fan-out publishes thousands of one kind.
+        _log.info("step done", published=dict(Counter(type(r).__name__ for r in results)))
 
     def _publish(self, message: Contract, results: list[Contract]) -> list[MessageRef]:
         for result in results:

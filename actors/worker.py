@@ -1,4 +1,14 @@
-"""The worker's composition root: ``dramatiq actors.worker:setup``.
+"""The worker's composition root: ``python -m actors actors.worker:setup``.
+
+``main`` runs Dramatiq's own command line (every option of ``dramatiq`` works) with our
+logging instead of Dramatiq's: Dramatiq's main process and each of its children would
+otherwise call ``logging.basicConfig`` with its plain-text format. The main process
+configures ``infra.logs`` and passes ``--skip-logging``; the children inherit that
+configuration through the fork, so their lines before ``setup`` (imports, Dramatiq's
+boot) are ours too, and each reconfigures it in ``setup`` onto the pipe Dramatiq relays
+its output through. What Dramatiq's main process relays is written to its ``stderr``,
+which ``infra.raw_output`` keeps to JSON lines when the logs are JSON (a crashed
+child's traceback included).
 
 ``setup`` reads the settings once, configures logging, connects the SQL store (which
 must be migrated) and the adapters the pipelines use, binds every workflow's pipeline
@@ -19,12 +29,14 @@ Worker middleware, on top of Dramatiq's defaults (see ``infra.bus.broker``):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+import dramatiq.cli
 import dramatiq.worker
 from dramatiq.middleware import Middleware
 
@@ -54,6 +66,9 @@ from infra.vendors.wiring import Adapters
 
 CONSUMER_RESTART_DELAY_S = 1.0
 """How soon a consumer that lost the broker tries again (Dramatiq's default: 3 s)."""
+
+SETUP_FAILED = 5
+"""The exit code of a worker process whose setup failed (Dramatiq uses 1 to 4)."""
 
 VENDOR_PROBE_INTERVAL_S = 30.0
 """Vendors are probed for the readiness report less often than the broker."""
@@ -237,17 +252,53 @@ def compose(
     return broker
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run Dramatiq's worker command (``python -m actors``) with our logging.
+
+    Args:
+        argv: Dramatiq's arguments (default: the command line's), e.g.
+            ``["actors.worker:setup", "--processes", "2"]``; ``--verbose`` has no
+            effect: the level is ``settings.log_level``.
+
+    Returns:
+        Dramatiq's exit code.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    configure_logging(load_settings(), process="worker", filters=[RedactMessages()])
+    # Dramatiq reloads on SIGHUP by exec'ing sys.argv: make that this same command.
+    sys.argv = [sys.executable, "-m", "actors", *args]
+    parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
+    parsed = parser.parse_args([*args, "--skip-logging"])
+    code: int = dramatiq.cli.main(parsed)  # type: ignore[no-untyped-call]
+    return code
+
+
 def setup() -> None:
-    """Wire the worker process; run by ``dramatiq actors.worker:setup``.
+    """Wire the worker process; run by ``python -m actors actors.worker:setup``.
+
+    A failure is logged (one line, its traceback in it) and ends the process with
+    ``SETUP_FAILED``: Dramatiq runs this in a child process, which multiprocessing would
+    otherwise end by printing the bare traceback. Dramatiq's main process sees the
+    child exit and stops.
 
     Raises:
-        DatabaseNotMigrated: The database schema is not at the latest revision.
-        LocalAdapterRefused: Production would run a local adapter that is not allowed.
-        ValueError: A vendor is configured incompletely, or an actor override names
-            no actor.
+        SystemExit: Setup failed, e.g. the database schema is not at the latest
+            revision (``DatabaseNotMigrated``), production would run a local adapter
+            that is not allowed (``LocalAdapterRefused``), a vendor is configured
+            incompletely or an actor override names no actor (``ValueError``).
     """
     settings = load_settings()
     configure_logging(settings, process="worker", filters=[RedactMessages()])
+    try:
+        _wire(settings)
+    except Exception as error:
+        _log.critical(
+            "worker setup failed", error=f"{type(error).__name__}: {error}", exc_info=True
+        )
+        raise SystemExit(SETUP_FAILED) from error
+
+
+def _wire(settings: Settings) -> None:
     # Read by Dramatiq at each restart; its own knob is an env variable read at import.
     dramatiq.worker.CONSUMER_RESTART_DELAY_SECS = CONSUMER_RESTART_DELAY_S
     check_embedded(settings)

@@ -1,8 +1,12 @@
 """Structured logging: structlog over the standard library, configured once per process.
 
-Development gets readable console lines; production gets one JSON object per line. The
-correlation id is bound with ``bind_context`` and appears on every line logged while it
-is bound, from the webhook to the last pipeline step.
+Development gets readable console lines; production gets one JSON object per line,
+and then every line the process prints is one: its libraries' loggers (gunicorn's,
+Dramatiq's, Alembic's) have no handlers of their own and go through the root handler
+configured here, and what bypasses logging (uncaught exceptions, warnings, prints to
+stdout and stderr) is made JSON by ``infra.raw_output``. The correlation id is bound
+with ``bind_context`` and appears on every line logged while it is bound, from the
+webhook to the last pipeline step.
 
 Two rules keep the logs safe and bounded:
 
@@ -29,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from infra.raw_output import restore_raw_output, route_raw_output, underlying
 from infra.settings import Settings
 
 REPEAT_WINDOW_S = 60.0
@@ -38,6 +43,11 @@ REPEAT_BURST = 3
 """How many records of one kind pass in each window before the rest are counted."""
 
 
+QUIETED = {"alembic.runtime.plugins": logging.WARNING}
+"""Library loggers whose INFO lines tell an operator nothing (Alembic names each of its
+plugins, seven lines, wherever it is imported: in every gunicorn and Dramatiq process)."""
+
+
 def configure_logging(
     settings: Settings, *, process: str, filters: Sequence[logging.Filter] = ()
 ) -> None:
@@ -45,13 +55,12 @@ def configure_logging(
 
     Args:
         settings: The process settings (level, format, environment).
-        process: Name bound to every line (``api``, ``worker``, ``scheduler``, ``cli``).
+        process: Name bound to every line (``api``, ``worker``, ``worker-probes``,
+            ``scheduler``, ``migrate``).
         filters: Extra filters of the root handler, run before the repeat limiter
             (e.g. redaction of library log lines).
     """
-    use_json = settings.log_format == "json" or (
-        settings.log_format == "auto" and settings.environment == "production"
-    )
+    use_json = json_logs(settings)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         # A processor, not a context variable: threads started later (the dispatcher,
@@ -65,7 +74,7 @@ def configure_logging(
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(),
+            colors=underlying(sys.stderr).isatty(),
             # The default (rich) formatter prints each frame's local variables.
             exception_formatter=structlog.dev.plain_traceback,
         )
@@ -78,7 +87,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(formatter)
     for extra in filters:
         handler.addFilter(extra)
@@ -86,6 +95,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    for name, level in QUIETED.items():
+        logging.getLogger(name).setLevel(level)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -93,6 +104,40 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
+    if use_json:
+        route_raw_output(process)
+    else:
+        restore_raw_output()
+
+
+def json_logs(settings: Settings) -> bool:
+    """Whether ``settings`` ask for JSON logs (``auto``: in production)."""
+    return settings.log_format == "json" or (
+        settings.log_format == "auto" and settings.environment == "production"
+    )
+
+
+class StderrHandler(logging.Handler):
+    """Writes each record to the process's stderr of the moment.
+
+    Looked up at each record, not bound once: Dramatiq points a child's ``sys.stderr``
+    at the pipe its main process relays after the fork, and a test runner swaps it per
+    test. Written under a ``JsonLines`` wrapper (``infra.raw_output``), whose parsing
+    each line would only cost time.
+    """
+
+    terminator = "\n"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format ``record`` and write it as one line."""
+        try:
+            stream = underlying(sys.stderr)
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001  (logging's contract: report, never raise)
+            self.handleError(record)
 
 
 def _identity(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,12 +35,17 @@ pytest_plugins = ["tests.standins.fixtures"]
 @pytest.fixture(autouse=True)
 def _restore_root_logging() -> Iterator[None]:
     """Undo a test's ``configure_logging``: its handler may write to a stream that the
-    test's output capture closes, and every later test would log into it."""
+    test's output capture closes, and every later test would log into it; with JSON logs
+    it also wraps stdout and stderr and replaces the exception hooks (pytest's own)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    streams = sys.stdout, sys.stderr
+    hooks = sys.excepthook, threading.excepthook
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    sys.stdout, sys.stderr = streams
+    sys.excepthook, threading.excepthook = hooks
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import sys
 
 import pytest
 import redis
 from dramatiq import Message
+from dramatiq.broker import MessageProxy
 
-from contracts.errors import TransientError
+from contracts.errors import NotReadyError, TransientError
 from infra.bus.log_filters import RedactMessages
 from infra.logs import RepeatLimiter, configure_logging
+from infra.raw_output import JsonLines
 from infra.settings import load_settings
 
 SECRET = "my date of birth is 1 April 1970"
@@ -71,6 +76,100 @@ def test_an_expected_transient_failure_is_one_warning_line_without_a_traceback()
     assert record.exc_info is None
     assert SECRET not in record.getMessage()
     assert "TransientError: Pinecone upsert failed: timed out" in record.getMessage()
+
+
+def _failure(message: Message[object], error: Exception) -> logging.LogRecord:
+    return logging.LogRecord(
+        "dramatiq.worker.WorkerThread",
+        logging.ERROR,
+        __file__,
+        1,
+        "Failed to process message %s with unhandled exception.",
+        (MessageProxy(message),),
+        exc_info=(type(error), error, None),
+    )
+
+
+def _retries(template: str, *args: object) -> logging.LogRecord:
+    level = logging.WARNING if "exceeded" in template else logging.INFO
+    return logging.LogRecord(
+        "dramatiq.middleware.retries.Retries", level, __file__, 1, template, args, None
+    )
+
+
+def test_dramatiqs_lines_about_an_expected_failure_are_dropped_but_not_its_dead_letter() -> None:
+    message: Message[object] = Message(
+        queue_name="calls.transcript", actor_name="fetch_transcript", args=(), kwargs={}, options={}
+    )
+    other: Message[object] = Message(
+        queue_name="calls.index", actor_name="index_call", args=(), kwargs={}, options={}
+    )
+    quiet = RedactMessages()
+    not_ready = NotReadyError("conversation conv_1 is 'processing', not 'done' yet")
+    retrying = "Retrying message %r in %d milliseconds."
+
+    # A retry: the shell's line is the only one.
+    assert not quiet.filter(_failure(message, not_ready))
+    assert not quiet.filter(_retries(retrying, message.message_id, 15))
+    # The last attempt: Retries' warning that the message goes to the dead letters stays.
+    assert not quiet.filter(_failure(message, not_ready))
+    assert quiet.filter(_retries("Retries exceeded for message %r.", message.message_id))
+    # Any other failure keeps Dramatiq's lines.
+    assert quiet.filter(_failure(other, TransientError("Pinecone upsert failed")))
+    assert quiet.filter(_retries(retrying, other.message_id, 30))
+
+
+def test_json_lines_pass_json_through_and_wrap_every_other_line() -> None:
+    raw = io.StringIO()
+    lines = JsonLines(raw, logger="stderr", level="error", process="worker")
+
+    lines.write('{"event": "already a log line"}\n')
+    lines.write("Traceback (most recent call last):\n  File")
+    lines.write(' "x.py", line 1\n\n')
+    lines.write("{'not': 'json'}\n")
+
+    written = [json.loads(line) for line in raw.getvalue().splitlines()]
+    assert written[0] == {"event": "already a log line"}
+    assert [w["event"] for w in written[1:]] == [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1',
+        "{'not': 'json'}",
+    ]
+    assert all(
+        (w["logger"], w["level"], w["process"]) == ("stderr", "error", "worker")
+        for w in written[1:]
+    )
+    assert all(w["timestamp"].endswith("Z") for w in written[1:])
+
+
+def test_with_json_logs_prints_and_uncaught_exceptions_are_json_lines_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(load_settings(log_format="json"), process="cli")
+    print("Database is at revision 0005 (latest).")  # noqa: T201  (a library's print)
+    try:
+        _leak(SECRET)
+    except ValueError as error:
+        sys.excepthook(type(error), error, error.__traceback__)
+
+    captured = capsys.readouterr()
+    [printed] = [json.loads(line) for line in captured.out.splitlines()]
+    [uncaught] = [json.loads(line) for line in captured.err.splitlines()]
+    assert (printed["event"], printed["logger"]) == (
+        "Database is at revision 0005 (latest).",
+        "stdout",
+    )
+    assert uncaught["level"] == "critical"
+    assert "ValueError: analysis failed after" in uncaught["exception"]
+
+
+def test_console_logs_leave_stdout_stderr_and_the_hooks_as_python_has_them() -> None:
+    configure_logging(load_settings(log_format="json"), process="cli")
+    configure_logging(load_settings(log_format="console"), process="cli")
+
+    assert not isinstance(sys.stdout, JsonLines)
+    assert not isinstance(sys.stderr, JsonLines)
+    assert sys.excepthook is sys.__excepthook__
 
 
 def _leak(transcript: str) -> None:

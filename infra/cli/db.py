@@ -8,6 +8,7 @@ import typer
 from contracts.errors import TransientError
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
+from infra.logs import configure_logging
 from infra.settings import load_settings
 from infra.store.engine import create_engine, redact
 from infra.store.migrate import current_revision, head_revision, upgrade
@@ -21,8 +22,14 @@ _URL_HINT = "check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)"
 
 @app.command("upgrade", cls=HelpCommand)
 def upgrade_command() -> None:
-    """Migrate the database to the latest revision (idempotent)."""
+    """Migrate the database to the latest revision (idempotent).
+
+    Alembic's lines (each revision applied) go through the process's logging: with JSON
+    logs on (a migration job in production), every line printed is JSON, this
+    command's own included.
+    """
     settings = load_settings()
+    configure_logging(settings, process="migrate")
     url = settings.database_url
     try:
         upgrade(url)

@@ -43,11 +43,11 @@ def api_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
 
 
 def worker_argv(*, processes: int, threads: int) -> list[str]:
-    """The dramatiq worker running the registered actors."""
+    """The dramatiq worker running the registered actors, with our logging."""
     return [
         sys.executable,
         "-m",
-        "dramatiq",
+        "actors",
         WORKER_SETUP,
         "--processes",
         str(processes),

@@ -23,6 +23,7 @@ from infra.cli.stack import ProcessSpec, Stack, child_env
 from infra.cli.store import migrated_engine
 from infra.embedded import EmbeddedValkey, ensure_server
 from infra.local_adapters import LocalAdapterRefused, check_embedded
+from infra.logs import configure_logging
 from infra.settings import ApiSettings, Settings, WorkerSettings, load_settings
 from infra.store.engine import redact
 from infra.store.migrate import upgrade
@@ -52,6 +53,9 @@ def stack_env(settings: Settings, url: str) -> dict[str, str]:
 
 
 def _run(name: str, argv: list[str], settings: Settings) -> None:
+    # This process becomes the role's process (exec): it logs like it from the start,
+    # so with JSON logs on its errors and Alembic's lines are JSON lines too.
+    configure_logging(settings, process=name)
     # The process refuses an un-migrated database and a refused local broker or
     # database too, but deep in a traceback (and, under gunicorn, once per worker):
     # say it here, once, before starting anything.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from producers.gunicorn_logs import GunicornLogger
 from producers.serving import install_problem_errors
 
 # Requests gunicorn refuses itself (414, 400, 431) get problem+json, not an HTML page.
@@ -22,10 +23,11 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 
-# Access and error logs on the process's stdout/stderr, for the container runtime.
+# gunicorn's lines (the master's, the workers', one per request) go through our logging,
+# on stderr for the container runtime: JSON lines when the logs are JSON, like every
+# other line of the process. The access log is on; GunicornLogger writes its fields.
+logger_class = GunicornLogger
 accesslog = "-"
-errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 # gunicorn >= 25.1 opens a control socket at one fixed per-user path
 # ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance (tests,

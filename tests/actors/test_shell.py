@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ from pydantic import ValidationError
 from actors.pipeline import ActorOptions, BoundStep, Handler
 from actors.shell import MessageRefs, StepShell, progress_on_failure
 from contracts import CallTranscribed, Contract, PostCallJobData
-from contracts.errors import PermanentError, TransientError
+from contracts.errors import NotReadyError, PermanentError, TransientError
 from infra.bus.publishing import Envelope, InMemoryPublisher
+from infra.logs import configure_logging
+from infra.settings import Settings
 from tests.builders import TENANT_ID, make_post_call_job, make_transcribed
 from tests.fakes import RecordingDeferral, RecordingProgress
 
@@ -207,6 +210,54 @@ def test_a_failing_handler_publishes_nothing_and_does_not_mark_success() -> None
 
     assert publisher.published == []
     assert progress.events == [("started", job.job_id, KEY)]
+
+
+def _log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def test_an_expected_failure_is_one_line_with_the_jobs_context_and_is_raised_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(Settings(log_format="json"), process="worker")
+    job = make_post_call_job()
+
+    def not_ready(_message: PostCallJobData) -> Sequence[Contract]:
+        raise NotReadyError("conversation conv_0001 is 'processing', not 'done' yet")
+
+    with pytest.raises(NotReadyError):
+        _shell(not_ready, InMemoryPublisher(), RecordingProgress())(job.model_dump(mode="json"))
+
+    [line] = _log_lines(capsys)
+    assert line["event"] == "expected failure"
+    assert line["level"] == "info"
+    assert line["error"] == "NotReadyError: conversation conv_0001 is 'processing', not 'done' yet"
+    assert line["retried"] is True
+    assert (line["job_id"], line["step"], line["correlation_id"]) == (
+        job.job_id,
+        "fetch_transcript",
+        job.correlation_id,
+    )
+    assert "exception" not in line
+
+
+@pytest.mark.parametrize(
+    "error", [TransientError("OpenAI unavailable"), ValueError("a bug")], ids=["transient", "bug"]
+)
+def test_the_shell_leaves_other_failures_to_dramatiqs_lines(
+    error: Exception, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(log_format="json"), process="worker")
+
+    def failing(_message: PostCallJobData) -> Sequence[Contract]:
+        raise error
+
+    with pytest.raises(type(error)):
+        _shell(failing, InMemoryPublisher(), RecordingProgress())(
+            make_post_call_job().model_dump(mode="json")
+        )
+
+    assert _log_lines(capsys) == []
 
 
 def test_a_throttled_step_runs_its_handler_inside_the_slot() -> None:

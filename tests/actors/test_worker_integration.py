@@ -7,6 +7,7 @@ the job's progress back from the SQL store (SQLite) the shells wrote it to.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -205,6 +206,41 @@ def test_a_transcript_not_ready_yet_is_retried_and_the_retry_shows_in_the_job(
     first = spine.view(job.job_id).steps[0]
     assert (first.name, first.status, first.attempts) == ("fetch_transcript", "completed", 2)
     assert transcripts.fetches == [job.conversation_id, job.conversation_id]
+
+
+def test_a_transcript_not_ready_yet_is_one_log_line_without_a_traceback(
+    tmp_path: Path, redis_url: str, spine: Spine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(log_format="json"), process="worker", filters=[RedactMessages()])
+    job = make_post_call_job(tenant_id=spine.tenant_id, transcript=None)
+    transcripts = FakeTranscriptSource()
+    transcripts.script(
+        job.conversation_id,
+        ConversationSnapshot(conversation_id=job.conversation_id, status="processing"),
+        ConversationSnapshot(
+            conversation_id=job.conversation_id, status="done", transcript=make_transcript()
+        ),
+    )
+    spine.accept(job, "post_call")
+
+    with _worker(
+        _settings(tmp_path), redis_url, _post_call_steps(transcripts=transcripts), spine
+    ) as broker:
+        BrokerPublisher(broker).publish(Envelope.of(job))
+        _wait_until(lambda: spine.view(job.job_id).status == "completed")
+
+    logged = capsys.readouterr().err
+    lines = [json.loads(line) for line in logged.splitlines()]
+    assert "Traceback" not in logged
+    [not_ready] = [line for line in lines if "not 'done' yet" in json.dumps(line)]
+    assert (not_ready["event"], not_ready["level"], not_ready["step"]) == (
+        "expected failure",
+        "info",
+        "fetch_transcript",
+    )
+    assert not_ready["job_id"] == job.job_id
+    assert [line for line in lines if line["level"] != "info"] == []
+    assert spine.view(job.job_id).steps[0].attempts == 2
 
 
 # A fan-out workflow of the test's own: one message becomes one child per user.

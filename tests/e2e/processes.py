@@ -107,8 +107,9 @@ class Stack:
         )
 
 
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``switchboard <args>`` to the end; its stdout and stderr are captured."""
+    return subprocess.run(
         [str(BIN / "switchboard"), *args],
         env=env,
         capture_output=True,
@@ -116,11 +117,19 @@ def cli(env: dict[str, str], *args: str) -> str:
         timeout=60,
         check=False,
     )
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Run ``switchboard <args>``, which must succeed; its stdout."""
+    done = run_cli(env, *args)
     assert done.returncode == 0, f"switchboard {' '.join(args)} failed:\n{done.stderr}"
     return done.stdout
 
 
-def _start(name: str, env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_process(
+    name: str, env: dict[str, str], logs: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """Start ``switchboard <args>`` in a session of its own, output in ``<logs>/<name>.log``."""
     log = (logs / f"{name}.log").open("wb")
     try:
         return subprocess.Popen(
@@ -134,7 +143,8 @@ def _start(name: str, env: dict[str, str], logs: Path, *args: str) -> subprocess
         log.close()
 
 
-def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process's group, then SIGKILL what is left after 20 s."""
     for process in processes.values():
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -146,7 +156,8 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=5)
 
 
-def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
+def wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
+    """Wait until the API at ``url`` is ready; fail when a process exits first."""
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         for name, process in processes.items():
@@ -164,9 +175,10 @@ def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], logs: P
     pytest.fail("the API did not become ready in 45 s")
 
 
-def _environment(
+def stack_environment(
     tmp_path: Path, broker_url: str, database_url: str, port: int, worker_probes: int
 ) -> dict[str, str]:
+    """The stack's settings: ours minus any ``SWITCHBOARD_*``, fast intervals, test secrets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update(
         SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
@@ -206,7 +218,7 @@ def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
 
     def start(broker_url: str, database_url: str, extra_env: dict[str, str] | None = None) -> Stack:
         port, worker_probes = free_port(), free_port()
-        env = _environment(tmp_path, broker_url, database_url, port, worker_probes)
+        env = stack_environment(tmp_path, broker_url, database_url, port, worker_probes)
         env.update(extra_env or {})
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
@@ -225,9 +237,11 @@ def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
         )
         assert "sb_" in out
         processes = {
-            "api": _start("api", env, logs, "api", "--port", str(port), "--workers", "1"),
-            "worker": _start("worker", env, logs, "worker", "--processes", "1", "--threads", "4"),
-            "scheduler": _start("scheduler", env, logs, "scheduler"),
+            "api": start_process("api", env, logs, "api", "--port", str(port), "--workers", "1"),
+            "worker": start_process(
+                "worker", env, logs, "worker", "--processes", "1", "--threads", "4"
+            ),
+            "scheduler": start_process("scheduler", env, logs, "scheduler"),
         }
         stack = Stack(
             f"http://127.0.0.1:{port}",
@@ -239,9 +253,9 @@ def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
             f"http://127.0.0.1:{worker_probes}",
         )
         stacks.append(stack)
-        _wait_ready(stack.url, processes, logs)
+        wait_ready(stack.url, processes, logs)
         return stack
 
     yield start
     for stack in stacks:
-        _stop(stack.processes)
+        stop_processes(stack.processes)

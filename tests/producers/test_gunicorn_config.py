@@ -20,6 +20,7 @@ from gunicorn.config import Config
 import infra
 from infra.cli.launch import api_argv
 from infra.store.migrate import upgrade
+from producers.gunicorn_logs import GunicornLogger
 from tests.producers.api_support import PROBLEM_JSON
 
 CONFIG = Path(infra.__file__).parent / "deploy" / "gunicorn.conf.py"
@@ -37,12 +38,13 @@ def load() -> tuple[Config, dict[str, Any]]:
     return config, namespace
 
 
-def test_the_gunicorn_config_uses_threads_after_fork_and_logs_to_stdout() -> None:
+def test_the_gunicorn_config_uses_threads_after_fork_and_logs_through_our_logging() -> None:
     config, _ = load()
 
     assert config.worker_class_str == "gthread"
     assert config.preload_app is False
     assert config.control_socket_disable is True
+    assert config.logger_class is GunicornLogger
     assert config.accesslog == "-"
     assert 0 < config.graceful_timeout <= config.timeout
 

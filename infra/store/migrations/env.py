@@ -4,6 +4,10 @@
 ``config.attributes["connection"]``; the ``alembic`` command line (with a
 ``sqlalchemy.url`` option) is supported too. SQLite runs in batch mode, because it
 cannot alter most columns in place.
+
+Unlike Alembic's template, this file never calls ``logging.config.fileConfig``: that
+would replace the process's handlers with an ini file's plain-text ones. Alembic's
+lines go through the logging the process configured (``infra.logs``), JSON included.
 """
 
 from __future__ import annotations
