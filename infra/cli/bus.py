@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from infra.dlq import (
     options_of,
     since_moment,
 )
+from infra.durations import human_duration
 from infra.embedded import running_server
 from infra.settings import Settings, load_settings
 from infra.store.job_views import SqlJobQueries
@@ -111,17 +113,24 @@ def dead_letters(settings: Settings) -> Iterator[DeadLetters]:
 
 
 def queues() -> None:
-    """Messages per pipeline queue: ready, delayed (retry backoff), in flight, dead."""
+    """Messages per pipeline queue: ready, delayed (retry backoff), in flight, dead.
+
+    "Oldest ready" is how long the first message in line has waited to be fetched.
+    """
     settings = load_settings()
     with broker_client(settings) as client:
         depths = queue_depths(client, settings.broker.namespace, QUEUES)
+    now_ms = int(time.time() * 1000)
     table = Table(title=f"Queues ({settings.broker.namespace})")
     table.add_column("Queue")
-    for column in ("Ready", "Delayed", "In flight", "Dead"):
+    for column in ("Ready", "Delayed", "In flight", "Dead", "Oldest ready"):
         table.add_column(column, justify="right")
     for name, depth in depths.items():
         dead = Text(str(depth.dead), style="bold red" if depth.dead else "")
-        table.add_row(name, str(depth.ready), str(depth.delayed), str(depth.in_flight), dead)
+        oldest = human_duration(depth.oldest_age_s(now_ms))
+        table.add_row(
+            name, str(depth.ready), str(depth.delayed), str(depth.in_flight), dead, oldest
+        )
     out().print(table)
 
 

@@ -32,6 +32,8 @@ REVIEW_LIMIT = 100
 """Most rows of each kind the review page lists."""
 
 _PIPELINE_OF = {queue: name for name, queues in PIPELINES.items() for queue in queues}
+_IN_ORDER = {queue: i for i, queue in enumerate(q for qs in PIPELINES.values() for q in qs)}
+"""Queues in pipeline order: a pipeline's steps one after the other, as they run."""
 
 
 @contextmanager
@@ -107,6 +109,7 @@ class QueuesPage(ConsolePage):
             unknown = self._deps.calls.needing_review(limit=REVIEW_LIMIT + 1)
         for queue in report["queues"]:
             queue["pipeline"] = _PIPELINE_OF.get(queue["name"], "-")
+        report["queues"].sort(key=lambda queue: _IN_ORDER.get(queue["name"], len(_IN_ORDER)))
         self._show(
             resp,
             operator,

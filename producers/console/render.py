@@ -16,6 +16,8 @@ from typing import Any
 import falcon
 import jinja2
 
+from infra.durations import human_duration
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -38,23 +40,6 @@ def utc(moment: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def duration(seconds: float | None) -> str:
-    """A length of time for a person: ``45 s``, ``3 min 20 s``, ``2 h 5 min``, ``3 d 4 h``."""
-    if seconds is None:
-        return "-"
-    whole = int(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{seconds:.1f} s" if seconds < 10 else f"{secs} s"
-
-
 def relative(moment: datetime | str | None, now: datetime) -> str:
     """``3 min ago`` or ``in 3 min``, from ``now``."""
     if moment is None:
@@ -62,7 +47,7 @@ def relative(moment: datetime | str | None, now: datetime) -> str:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     delta = (moment - now).total_seconds()
-    return f"in {duration(delta)}" if delta >= 0 else f"{duration(-delta)} ago"
+    return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(-delta)} ago"
 
 
 def pretty_json(value: Any) -> str:
@@ -86,7 +71,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self._env.filters.update(utc=utc, duration=duration, pretty_json=pretty_json)
+        self._env.filters.update(utc=utc, duration=human_duration, pretty_json=pretty_json)
 
     def render(
         self, resp: falcon.Response, template: str, *, status: str = falcon.HTTP_200, **page: Any
