@@ -216,6 +216,13 @@ def _job_id(letter: DeadLetter | None) -> str | None:
     return None if job_id is None else str(job_id)
 
 
+def _error_of(letter: DeadLetter) -> str:
+    failure = letter.failure
+    if failure is None:
+        return "dead-lettered"
+    return f"{failure.exception_type}: {failure.exception_message}"
+
+
 def _gone(message_id: str, job_id: str | None = None) -> Outcome:
     return Outcome("gone", "gone", f"gone: {message_id} is no longer a dead letter", job_id=job_id)
 
@@ -310,10 +317,20 @@ class DeadLetterDesk:
                 violations=tuple(problems),
                 job_id=job_id,
             )
-        if not self._letters.replay(letter):
-            return _gone(message_id, job_id)
+        # The job is requeued before the message goes back: a replay that fails again
+        # at once must find the job requeued already, not have its failure undone.
         key = options_of(letter).get("idempotency_key")
         requeued = bool(job_id and key) and self._progress.message_requeued(str(job_id), str(key))
+        if not self._letters.replay(letter):
+            if requeued:
+                self._progress.requeue_withdrawn(
+                    str(job_id),
+                    str(key),
+                    step=letter.actor,
+                    error=_error_of(letter),
+                    dead_letter_id=letter.message_id,
+                )
+            return _gone(message_id, job_id)
         job = f"job {job_id or '-'}" + (" back to processing" if requeued else "")
         return Outcome(
             "replayed",

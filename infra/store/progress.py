@@ -106,12 +106,36 @@ class SqlJobProgress:
         )
 
     def message_requeued(self, job_id: str, key: str) -> bool:
-        """A dead-lettered message of the job was replayed: it is queued again.
+        """A dead-lettered message of the job is about to be replayed: it is queued again.
 
         The job leaves ``failed`` (it is ``processing`` while the replay runs, and
-        completes when it succeeds). Returns False when the job or the message is not
-        recorded, or the message had not failed (nothing changes then).
+        completes when it succeeds). Called before the message goes back on its queue,
+        so a replay that fails again at once is recorded after this, never undone by
+        it. Returns False when the job or the message is not recorded, or the message
+        had not failed (nothing changes then).
         """
+        return self._move_message(job_id, key, "failed", "queued", failure=None)
+
+    def requeue_withdrawn(
+        self, job_id: str, key: str, *, step: str, error: str, dead_letter_id: str
+    ) -> bool:
+        """Undo ``message_requeued`` when the replay did not happen (the letter was gone).
+
+        The message fails again with its dead letter, and so does the job, unless the
+        message has moved on meanwhile (another replay of it already started).
+        """
+        failure = _Failure(step, error, dead_letter_id)
+        return self._move_message(job_id, key, "queued", "failed", failure=failure)
+
+    def _move_message(
+        self,
+        job_id: str,
+        key: str,
+        source: MessageStatus,
+        target: MessageStatus,
+        *,
+        failure: _Failure | None,
+    ) -> bool:
         now = self._clock()
         with transaction(self._engine) as conn:
             touched = conn.execute(
@@ -127,20 +151,26 @@ class SqlJobProgress:
                     JOBS.c.messages_failed,
                 ).where(JOBS.c.id == job_id)
             ).one()
-            requeued = conn.execute(
+            moved = conn.execute(
                 sa.update(JOB_MESSAGES)
                 .where(
                     JOB_MESSAGES.c.job_id == job_id,
                     JOB_MESSAGES.c.key == key,
-                    JOB_MESSAGES.c.status == "failed",
+                    JOB_MESSAGES.c.status == source,
                 )
-                .values(status="queued", dead_letter_id=None, updated_at=now)
+                .values(
+                    status=target,
+                    dead_letter_id=failure.dead_letter_id if failure else None,
+                    updated_at=now,
+                    # A requeued message keeps its last error until it runs again.
+                    **({"error": failure.error} if failure else {}),
+                )
             ).rowcount
-            if not requeued:
+            if not moved:
                 return False
             counts = _Counts(job.messages_total, job.messages_completed, job.messages_failed)
-            counts.move("failed", "queued")
-            _write_job(conn, job_id, job.status, counts, now, started=True, failure=None)
+            counts.move(source, target)
+            _write_job(conn, job_id, job.status, counts, now, started=True, failure=failure)
             return True
 
     def _report(

@@ -279,6 +279,37 @@ def test_a_replayed_dead_letter_takes_its_job_out_of_failed_at_once(
     assert _job(engine).status == "completed"
 
 
+def test_a_requeue_whose_replay_did_not_happen_fails_the_job_again(
+    engine: sa.Engine, tenant: Tenant, job: str, progress: SqlJobProgress
+) -> None:
+    first = _first(tenant)
+    progress.message_started(job, first)
+    progress.message_failed(job, first, error="PermanentError: 404 gone", dead_letter_id="dl-1")
+    progress.message_requeued(job, first.key)
+
+    withdrawn = progress.requeue_withdrawn(
+        job, first.key, step=first.step, error="PermanentError: 404 gone", dead_letter_id="dl-1"
+    )
+
+    assert withdrawn is True
+    row = _job(engine)
+    assert (row.status, row.error, row.error_step, row.dead_letter_id, row.messages_failed) == (
+        "failed",
+        "PermanentError: 404 gone",
+        first.step,
+        "dl-1",
+        1,
+    )
+    assert _message(engine, first.key).status == "failed"
+    # Once the message has moved on (another replay started it), nothing is undone.
+    progress.message_requeued(job, first.key)
+    progress.message_started(job, first)
+    assert not progress.requeue_withdrawn(
+        job, first.key, step=first.step, error="x", dead_letter_id="dl-1"
+    )
+    assert _job(engine).status == "processing"
+
+
 def test_requeueing_a_message_that_had_not_failed_changes_nothing(
     engine: sa.Engine, tenant: Tenant, job: str, progress: SqlJobProgress
 ) -> None:
