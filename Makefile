@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test check lint typecheck imports pytest schemas docs clean
+.PHONY: demo test check lint typecheck imports pytest schemas contracts-dist docs clean
 
 $(BIN)/.synced: pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,9 +38,14 @@ pytest: $(BIN)/.synced
 schemas: $(BIN)/.synced
 	$(BIN)/switchboard contracts export contracts/schemas
 
+## contracts-dist: build the switchboard-contracts wheel and sdist into dist/ (pydantic only;
+## UV_OFFLINE=1 builds from the uv cache)
+contracts-dist: $(BIN)/.synced
+	$(BIN)/uv build packages/switchboard-contracts --out-dir dist
+
 ## docs: regenerate infra/deploy/example.env and the README's settings table
 docs: $(BIN)/.synced
 	$(BIN)/python -m infra.settings_reference
 
 clean:
-	rm -rf $(VENV) .switchboard .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist .switchboard .mypy_cache .pytest_cache .ruff_cache

@@ -1,7 +1,9 @@
 """Switchboard's message contracts: pydantic models, routes and versions.
 
-Other services import this package to publish jobs; non-Python producers use the JSON
-Schemas exported under ``contracts/schemas/``.
+Other services import this package to publish jobs (it ships on its own as the
+``switchboard-contracts`` distribution, which depends on pydantic only; see
+``contracts.messages``); non-Python producers use the JSON Schemas exported under
+``contracts/schemas/``.
 """
 
 from contracts.base import Contract, Route, Value
@@ -26,6 +28,15 @@ from contracts.daily_calls import (
     PlaceUserCallJobData,
 )
 from contracts.fields import AwareDatetime, Identifier, Text
+
+__version__ = "1.0.0"
+"""The version of the contract set, and of the ``switchboard-contracts`` distribution.
+
+Semantic: the minor part grows with an additive change (a new contract, a new optional
+field), the major part with a breaking one (what ``switchboard contracts check``
+refuses). The committed AsyncAPI document records it, so a change of it shows as
+schema drift until ``make schemas`` is run.
+"""
 
 CONTRACTS: tuple[type[Contract], ...] = (
     PostCallJobData,

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import contracts
 from contracts import CONTRACTS, Contract
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -129,7 +130,7 @@ def asyncapi_document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "Switchboard job contracts",
-            "version": "1",
+            "version": contracts.__version__,
             "description": (
                 "Messages are Dramatiq messages on Redis whose single argument is the "
                 "contract's JSON; options carry contract, schema_version, correlation_id, "

@@ -3,7 +3,8 @@
 A message on the wire is a Dramatiq message whose single argument is
 ``contract.model_dump(mode="json")`` and whose options carry ``contract``,
 ``schema_version``, ``correlation_id``, ``idempotency_key``, ``job_id`` and
-``tenant_id``.
+``tenant_id`` (``contracts.messages`` builds them; services outside Switchboard publish
+with the same function).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from contracts import Contract
+from contracts.messages import dramatiq_message
 
 
 @dataclass(frozen=True)
@@ -26,21 +28,17 @@ class Envelope:
 
     @classmethod
     def of(cls, contract: Contract) -> Envelope:
-        """Build the envelope of a contract; its options repeat the job identity."""
-        options: dict[str, Any] = {
-            "contract": type(contract).__name__,
-            "schema_version": contract.schema_version,
-            "job_id": contract.job_id,
-            "correlation_id": contract.correlation_id,
-            "idempotency_key": contract.idempotency_key,
-        }
-        if contract.tenant_id is not None:
-            options["tenant_id"] = contract.tenant_id
+        """Build the envelope of a contract; its options repeat the job identity.
+
+        The fields come from ``contracts.messages.dramatiq_message``, the function other
+        services publish with, so their messages and ours cannot differ.
+        """
+        message = dramatiq_message(contract)
         return cls(
-            queue=contract.route.queue,
-            actor=contract.route.actor,
-            payload=contract.model_dump(mode="json"),
-            options=options,
+            queue=message["queue_name"],
+            actor=message["actor_name"],
+            payload=message["args"][0],
+            options=message["options"],
         )
 
 
