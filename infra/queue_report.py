@@ -4,9 +4,11 @@ The old service answered ``{"success": true, "queue": {name, health, active, wai
 failed, completed, delayed, paused, crons}}`` for its one daily-calls queue. The report
 keeps that object (for the daily-calls pipeline) and adds every queue and pipeline:
 
-- per queue, from Redis: ``waiting`` (ready), ``delayed`` (retry backoff, deferrals),
-  ``active`` (fetched, not acked), ``dead_lettered`` and ``oldest_age_s`` (how long the
-  oldest ready message has waited; null when none waits);
+- per queue, from Redis, in the queue states every tool uses (README, "Queue states"):
+  ``ready``, ``delayed`` (retry backoff, deferrals), ``in_flight`` (fetched, not
+  acked), ``dead_lettered`` and ``oldest_ready_age_s`` (how long the oldest ready
+  message has waited; null when none waits). Only the old ``queue`` object keeps the
+  old service's words (``waiting``, ``active``);
 - per pipeline, from the job store: jobs ``completed`` and ``failed`` in the last 24 h
   (and those still ``running``);
 - ``crons``: each tick's crontab (UTC) and its next run;
@@ -170,11 +172,13 @@ class QueueReporter:
 def _queue(name: str, depth: QueueDepth | None, now: datetime) -> dict[str, Any]:
     return {
         "name": name,
-        "waiting": depth.ready if depth else None,
+        "ready": depth.ready if depth else None,
         "delayed": depth.delayed if depth else None,
-        "active": depth.in_flight if depth else None,
+        "in_flight": depth.in_flight if depth else None,
         "dead_lettered": depth.dead if depth else None,
-        "oldest_age_s": depth.oldest_age_s(int(now.timestamp() * 1000)) if depth else None,
+        "oldest_ready_age_s": (
+            depth.oldest_age_s(int(now.timestamp() * 1000)) if depth else None
+        ),
     }
 
 

@@ -65,11 +65,11 @@ def test_the_status_keeps_the_old_answer_and_adds_queues_pipelines_and_crons(
     queues = {q["name"]: q for q in body["queues"]}
     assert queues["daily_calls.place"] == {
         "name": "daily_calls.place",
-        "waiting": 2,
+        "ready": 2,
         "delayed": 0,
-        "active": 1,
+        "in_flight": 1,
         "dead_lettered": 0,
-        "oldest_age_s": 90.0,
+        "oldest_ready_age_s": 90.0,
     }
     assert queues["calls.analyze"]["dead_lettered"] == 1
     # NOW is 20:26:40 UTC: the next five-minute slot is 20:30.
@@ -96,7 +96,7 @@ def test_with_the_broker_down_the_status_still_answers_unhealthy(
     assert result.status_code == 200
     assert result.json["health"] == "unhealthy"
     assert "unreachable" in result.json["broker"]
-    assert {q["waiting"] for q in result.json["queues"]} == {None}
+    assert {q["ready"] for q in result.json["queues"]} == {None}
 
 
 def test_a_trigger_emits_one_daily_calls_tick_now_and_then_rate_limits(
