@@ -176,9 +176,7 @@ def _queue(name: str, depth: QueueDepth | None, now: datetime) -> dict[str, Any]
         "delayed": depth.delayed if depth else None,
         "in_flight": depth.in_flight if depth else None,
         "dead_lettered": depth.dead if depth else None,
-        "oldest_ready_age_s": (
-            depth.oldest_age_s(int(now.timestamp() * 1000)) if depth else None
-        ),
+        "oldest_ready_age_s": (depth.oldest_age_s(int(now.timestamp() * 1000)) if depth else None),
     }
 
 

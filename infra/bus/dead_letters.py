@@ -85,6 +85,14 @@ RESET_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_mess
 """Options of a dead message that a replay starts afresh (Dramatiq's Retries and ours)."""
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -146,7 +154,10 @@ class DeadLetters:
             score = self.client.zscore(dead_key(self.namespace, queue), rid)
             if score is not None:
                 return self._load(queue, rid, score)
-        # Without a failure record the only link is inside the payloads: scan them.
+        # Without a failure record the only link is inside the payloads: scan them, but
+        # only for what can be a Dramatiq message id (a UUID), not for any mistyped id.
+        if not _is_uuid(message_id):
+            return None
         for rid, raw in self.client.hscan_iter(dead_messages_key(self.namespace, queue)):
             if dramatiq.Message.decode(raw).message_id == message_id:
                 score = self.client.zscore(dead_key(self.namespace, queue), rid)
