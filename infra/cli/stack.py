@@ -8,6 +8,12 @@ SIGKILL to whatever is left of each group, grandchildren included.
 
 A child's output is either written to a log file or echoed line by line behind a
 coloured ``[name]`` prefix.
+
+A child whose spec says ``restart`` (each worker process) is started again when it dies
+— the OOM killer's SIGKILL, a crash — while the others keep running: after 1 s, then
+twice as long after each quick death, up to ``MAX_BACKOFF_S``; a child that ran
+``STEADY_S`` before dying starts again after 1 s. Any other child's death stops the
+stack, as before.
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ from rich.text import Text
 from infra.settings import process_environment
 
 STYLES: dict[str, str] = {"api": "cyan", "worker": "magenta", "scheduler": "yellow"}
-"""Prefix colours of the stack's processes."""
+"""Prefix colours of the stack's processes (``worker-2`` takes ``worker``'s)."""
+
+FIRST_BACKOFF_S = 1.0
+"""Wait before restarting a child that died."""
+
+MAX_BACKOFF_S = 30.0
+"""Longest wait before a restart, for a child that keeps dying at once."""
+
+STEADY_S = 60.0
+"""A child that ran this long before dying is restarted after ``FIRST_BACKOFF_S``."""
 
 
 def child_env(
@@ -50,12 +65,14 @@ class ProcessSpec:
         argv: The command line.
         env: The complete environment of the child.
         log_path: Where its output goes; None echoes it with a ``[name]`` prefix.
+        restart: Start it again when it dies, instead of stopping the stack.
     """
 
     name: str
     argv: list[str]
     env: dict[str, str]
     log_path: Path | None = None
+    restart: bool = False
 
 
 @dataclass
@@ -64,6 +81,10 @@ class _Child:
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
     pump: threading.Thread | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    backoff_s: float = FIRST_BACKOFF_S
+    restart_at: float | None = None
+    restarts: int = 0
 
 
 @dataclass
@@ -120,7 +141,7 @@ class Stack:
         stream = child.process.stdout
         if stream is None:
             return
-        style = STYLES.get(child.spec.name, "bold")
+        style = STYLES.get(child.spec.name.split("-")[0], "bold")
         with stream:
             for raw in iter(stream.readline, b""):
                 line = raw.decode(errors="replace").rstrip("\n")
@@ -134,13 +155,45 @@ class Stack:
         """The pid of each started process by name."""
         return {child.spec.name: child.process.pid for child in self._children}
 
+    def restarts(self) -> dict[str, int]:
+        """How often each restartable process was started again, by name."""
+        return {child.spec.name: child.restarts for child in self._children}
+
     def dead(self) -> tuple[str, int] | None:
-        """The first process that exited, with its exit code, or None while all run."""
+        """The first process that exited and is not restarted, with its exit code."""
         for child in self._children:
             code = child.process.poll()
-            if code is not None:
+            if code is not None and not child.spec.restart:
                 return child.spec.name, code
         return None
+
+    def revive(self) -> None:
+        """Start again each restartable process that died, once its backoff is over."""
+        now = time.monotonic()
+        for index, child in enumerate(self._children):
+            code = child.process.poll()
+            if code is None or not child.spec.restart:
+                continue
+            if child.restart_at is None:
+                ran_s = now - child.started_at
+                if child.restarts and ran_s < STEADY_S:
+                    child.backoff_s = min(child.backoff_s * 2, MAX_BACKOFF_S)
+                else:
+                    child.backoff_s = FIRST_BACKOFF_S
+                child.restart_at = now + child.backoff_s
+                self.console.print(
+                    f"[bold red]{child.spec.name} exited with code {code}[/] after "
+                    f"{ran_s:.0f} s: starting it again in {child.backoff_s:.0f} s; "
+                    "the others keep running"
+                )
+                # Whatever it left behind in its group goes with it.
+                _signal_group(child.process.pid, signal.SIGKILL)
+                self._close(child)
+            elif now >= child.restart_at:
+                fresh = self._spawn(child.spec)
+                fresh.backoff_s = child.backoff_s
+                fresh.restarts = child.restarts + 1
+                self._children[index] = fresh
 
     def stop(self) -> None:
         """SIGTERM every child, wait up to ``stop_timeout_s``, then SIGKILL each group.
@@ -161,15 +214,20 @@ class Stack:
         for child in children:
             # The group may outlive its leader (e.g. orphaned gunicorn workers).
             _signal_group(child.process.pid, signal.SIGKILL)
-            child.process.wait()
-            if child.pump is not None:
-                child.pump.join(timeout=5.0)
-            if child.log is not None:
-                child.log.close()
+            self._close(child)
+
+    @staticmethod
+    def _close(child: _Child) -> None:
+        child.process.wait()
+        if child.pump is not None:
+            child.pump.join(timeout=5.0)
+        if child.log is not None and not child.log.closed:
+            child.log.close()
 
     def supervise(self, *, poll_s: float = 0.2) -> int:
         """Block until SIGINT/SIGTERM (exit code 0) or a child's death (exit code 1).
 
+        A restartable child's death does not end it: the child is started again.
         Stops every process before returning. Must run in the main thread (signals).
         """
         stopping = threading.Event()
@@ -182,6 +240,7 @@ class Stack:
         }
         try:
             while not stopping.wait(poll_s):
+                self.revive()
                 dead = self.dead()
                 if dead is not None:
                     name, code = dead

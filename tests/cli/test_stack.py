@@ -121,3 +121,42 @@ def test_child_env_drops_prefixed_names_and_applies_overrides(
     assert "SWITCHBOARD_TEST_DROPPED" not in env
     assert env["SWITCHBOARD_BROKER__URL"] == "redis://h"
     assert env["PATH"] == os.environ["PATH"]
+
+
+def test_a_restartable_child_that_dies_is_started_again_and_the_others_keep_running() -> None:
+    console, buffer = _console()
+    specs = [
+        ProcessSpec("worker-1", [PY, "-u", "-c", SLEEPER], child_env({}), restart=True),
+        _spec("api", SLEEPER),
+    ]
+    with Stack(specs, console) as stack:
+        _wait_for("[worker-1] ready", buffer)
+        first = stack.pids()
+        os.kill(first["worker-1"], signal.SIGKILL)  # what the OOM killer does
+
+        deadline = time.monotonic() + 20
+        while stack.restarts()["worker-1"] == 0 and time.monotonic() < deadline:
+            stack.revive()
+            time.sleep(0.05)
+
+        assert stack.restarts()["worker-1"] == 1
+        assert stack.dead() is None
+        assert stack.pids()["api"] == first["api"]
+        assert stack.pids()["worker-1"] != first["worker-1"]
+        assert _alive(stack.pids()["worker-1"])
+    assert "worker-1 exited with code -9" in buffer.getvalue()
+    assert "starting it again in 1 s; the others keep running" in buffer.getvalue()
+
+
+def test_a_child_that_keeps_dying_at_once_waits_longer_each_time() -> None:
+    console, buffer = _console()
+    spec = ProcessSpec("worker-1", [PY, "-c", "raise SystemExit(3)"], child_env({}), restart=True)
+    with Stack([spec], console) as stack:
+        deadline = time.monotonic() + 20
+        while stack.restarts()["worker-1"] < 2 and time.monotonic() < deadline:
+            stack.revive()
+            time.sleep(0.05)
+        assert stack.dead() is None
+    waits = [line for line in buffer.getvalue().splitlines() if "starting it again" in line]
+    assert "in 1 s" in waits[0]
+    assert "in 2 s" in waits[1]
