@@ -200,7 +200,8 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
 
     Raises:
         UndocumentedResponderError: A responder has no ``@operation``.
-        ValueError: An operation names an unknown tag, or a template a converter.
+        ValueError: An operation names an unknown tag or gives a status as an answer and
+            a problem, or a template has a converter.
     """
     found = [_Found(r.template, m, d) for r in routes for m, d in _declared(r)]
     refs, schemas = _schemas(found)
@@ -279,7 +280,7 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
         "tags": [declared.tag],
         "security": [{scheme: []}] if scheme else [],
         "parameters": [*_path_parameters(item.template), *_parameters(declared)],
-        "responses": {**_answers(declared, refs), **_problems(declared, refs)},
+        "responses": _responses(declared, refs),
     }
     if declared.body is not None:
         document["requestBody"] = {
@@ -287,6 +288,14 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
             "content": {falcon.MEDIA_JSON: {"schema": refs[(declared.body, "validation")]}},
         }
     return document
+
+
+def _responses(declared: Operation, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]:
+    answers, problems = _answers(declared, refs), _problems(declared, refs)
+    both = sorted(set(answers) & set(problems))
+    if both:
+        raise ValueError(f"{declared.operation_id}: {both} are both answers and problems")
+    return {**answers, **problems}
 
 
 def _path_parameters(template: str) -> list[dict[str, Any]]:

@@ -203,7 +203,6 @@ def operation_of(responder: Callable[..., Any]) -> Operation | None:
 
 
 def _markdown(docstring: str) -> str:
-    """A docstring as CommonMark: its paragraphs, reST's ````code```` as ```code```."""
+    """A docstring's paragraphs, each on one line (``producers.openapi`` turns its code)."""
     lines = [line.strip() for line in docstring.strip().splitlines()]
-    paragraphs = " ".join(line or "\n\n" for line in lines).replace(" \n\n ", "\n\n")
-    return paragraphs.replace("``", "`")
+    return " ".join(line or "\n\n" for line in lines).replace(" \n\n ", "\n\n")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import falcon
 
-from contracts.fields import MAX_IDENTIFIER_LENGTH, is_identifier
+from contracts.fields import IDENTIFIER_PATTERN, MAX_IDENTIFIER_LENGTH, is_identifier
 from infra.intake import Intake, Submission
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import JobLedger, TenantDirectory
@@ -30,14 +30,16 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _log = get_logger(__name__)
 
+_KEY_CHARACTERS = IDENTIFIER_PATTERN.removeprefix("^").removesuffix("+$")
+
 IDEMPOTENCY_PARAM = Param(
     IDEMPOTENCY_HEADER,
     "Makes retries of one request safe: the same key with the same body answers the first "
     "answer again (`Idempotent-Replayed: true`); with another body, a 422.",
     {
         "type": "string",
-        "pattern": r'^"?[A-Za-z0-9._:-]{1,128}"?$',
-        "description": "1 to 128 letters, digits and `._:-`, bare or quoted.",
+        "pattern": f'^"?{_KEY_CHARACTERS}{{1,{MAX_IDENTIFIER_LENGTH}}}"?$',
+        "description": f"1 to {MAX_IDENTIFIER_LENGTH} letters, digits and `._:-`, bare or quoted.",
     },
 )
 
