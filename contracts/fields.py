@@ -26,6 +26,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic.config import JsonDict
 
 MAX_IDENTIFIER_LENGTH = 128
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -141,9 +142,15 @@ def _wall_clock(value: time) -> time:
     return value.replace(microsecond=0)
 
 
+def _local_time_schema(schema: JsonDict) -> None:
+    # JSON Schema's "time" format requires an offset, which a wall-clock time never has.
+    schema.pop("format", None)
+    schema["pattern"] = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
 LocalTime = Annotated[
     time,
     AfterValidator(_wall_clock),
-    Field(json_schema_extra={"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"}),
+    Field(json_schema_extra=_local_time_schema),
 ]
 """A local wall-clock time, ``HH:MM`` or ``HH:MM:SS`` (seconds are kept, fractions dropped)."""

@@ -69,6 +69,28 @@ class CallLogEntry(BaseModel):
 CallPurpose = Literal["daily", "callback"]
 """Why an outbound call is made: a user's daily call, or a callback a caller asked for."""
 
+CallEnding = Literal["completed", "failed", "no_answer", "busy"]
+"""How the telephony provider ends a call."""
+
+ProviderCallStatus = Literal["ringing", "in_progress", CallEnding]
+"""What the telephony provider's status webhooks say of a call."""
+
+CallStatus = Literal[
+    "scheduled",
+    "queued",
+    "placing",
+    "placed",
+    "unknown",
+    "cancelled",
+    "missed",
+    "unplaceable",
+    ProviderCallStatus,
+]
+"""Where an outbound call is. A call only moves forward, from ``scheduled`` (a retry) or
+``queued`` to an ending; ``unknown`` may have been placed (on-call reviews it); ``missed``,
+``unplaceable`` and ``cancelled`` were never placed. The call book draws the whole graph
+(``infra.store.dialing``)."""
+
 
 class OutboundCall(BaseModel):
     """One attempt at one outbound call, as the call book holds it."""
@@ -87,7 +109,7 @@ class OutboundCall(BaseModel):
     phone: str = Field(description="The number called, E.164.")
     agent_id: str | None = Field(default=None, description="The voice agent.")
     caller_id: str | None = Field(default=None, description="The number called from.")
-    status: str = Field(description="Where the call is (see the call book).")
+    status: CallStatus = Field(description="Where the call is (see ``CallStatus``).")
     due_at: datetime | None = Field(default=None, description="When it is (or was) due.")
     job_id: str | None = Field(default=None, description="The tick job that queued it.")
     provider_call_id: str | None = Field(default=None, description="The provider's call id.")

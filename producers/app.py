@@ -1,7 +1,9 @@
 """The Falcon application factory: routes, resources and central error handling.
 
 ``create_app(deps)`` does no I/O; every collaborator arrives in ``ApiDeps``, built by
-the composition root (``producers.wsgi``) or by a test.
+the composition root (``producers.wsgi``) or by a test. The API's routes are added
+through ``DocumentedRoutes``, which serves their OpenAPI document at ``/openapi.json``;
+the console's HTML pages are added beside them, outside the document.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from producers.console.deps import ConsoleDeps
 from producers.console.render import Pages
 from producers.console.routes import add_console_routes
 from producers.errors import install_error_handling
+from producers.openapi import DocumentedRoutes
 from producers.ports import SimilarityIndex
 from producers.resources.admin import (
     AuditResource,
@@ -113,11 +116,12 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app: every route, with problem+json errors everywhere."""
     app = falcon.App()
     install_error_handling(app)
+    routes = DocumentedRoutes(app)
     auth = BearerAuth(deps.tenants, deps.admin_token, deps.admins)
     finder = CallFinder(deps.calls, deps.tenants)
-    app.add_route("/healthz", Liveness())
-    app.add_route("/readyz", Readiness(deps.health))
-    app.add_route(
+    routes.add("/healthz", Liveness())
+    routes.add("/readyz", Readiness(deps.health))
+    routes.add(
         "/api/webhooks/elevenlabs/call-ended",
         CallEndedWebhook(
             tenants=deps.tenants,
@@ -130,13 +134,13 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             clock=deps.clock,
         ),
     )
-    app.add_route("/api/jobs/{job_id}", JobResource(auth=auth, jobs=deps.jobs))
-    app.add_route("/api/calls/{conversation_id}", CallResource(auth=auth, finder=finder))
-    app.add_route(
+    routes.add("/api/jobs/{job_id}", JobResource(auth=auth, jobs=deps.jobs))
+    routes.add("/api/calls/{conversation_id}", CallResource(auth=auth, finder=finder))
+    routes.add(
         "/api/calls/{conversation_id}/similar",
         SimilarCallsResource(auth=auth, finder=finder, vectors=deps.vectors),
     )
-    app.add_route(
+    routes.add(
         "/api/webhooks/callkaro",
         TelephonyWebhook(
             book=deps.outbound,
@@ -147,15 +151,15 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             clock=deps.clock,
         ),
     )
-    app.add_route("/api/queue/status", QueueStatusResource(auth=auth, reporter=deps.queue_report))
-    app.add_route(
+    routes.add("/api/queue/status", QueueStatusResource(auth=auth, reporter=deps.queue_report))
+    routes.add(
         "/api/queue/trigger",
         QueueTriggerResource(
             auth=auth, intake=deps.intake, every_s=deps.trigger_every_s, clock=deps.clock
         ),
     )
     users = UserScope(deps.users, deps.tenants)
-    app.add_route(
+    routes.add(
         "/api/users",
         UsersResource(
             auth=auth,
@@ -164,8 +168,8 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             max_json_depth=deps.max_json_depth,
         ),
     )
-    app.add_route("/api/users/{user_id}", UserResource(auth=auth, scope=users))
-    app.add_route(
+    routes.add("/api/users/{user_id}", UserResource(auth=auth, scope=users))
+    routes.add(
         "/api/users/{user_id}/call-preferences",
         CallPreferencesResource(
             auth=auth,
@@ -174,11 +178,11 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             max_json_depth=deps.max_json_depth,
         ),
     )
-    app.add_route(
+    routes.add(
         "/api/users/{user_id}/calls",
         UserCallsResource(auth=auth, scope=users, outbound=deps.outbound),
     )
-    _add_admin_routes(app, deps, auth)
+    _add_admin_routes(routes, deps, auth)
     add_console_routes(
         app,
         ConsoleDeps(
@@ -193,23 +197,18 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             max_json_depth=deps.max_json_depth,
         ),
     )
+    routes.publish()
     return app
 
 
-def _add_admin_routes(
-    app: falcon.App[falcon.Request, falcon.Response], deps: ApiDeps, auth: BearerAuth
-) -> None:
+def _add_admin_routes(routes: DocumentedRoutes, deps: ApiDeps, auth: BearerAuth) -> None:
     """The dead-letter admin API (``producers.resources.admin``)."""
     desk = deps.desk
     bounds = {"max_body_bytes": deps.max_body_bytes, "max_json_depth": deps.max_json_depth}
     letters = "/api/admin/dead-letters"
-    app.add_route(letters, DeadLettersResource(auth=auth, desk=desk, tenants=deps.tenants))
-    app.add_route(f"{letters}/{{message_id}}", DeadLetterResource(auth=auth, desk=desk))
-    app.add_route(
-        f"{letters}/{{message_id}}/payload", PayloadResource(auth=auth, desk=desk, **bounds)
-    )
-    app.add_route(
-        f"{letters}/{{message_id}}/replay", ReplayResource(auth=auth, desk=desk, **bounds)
-    )
-    app.add_route(f"{letters}/{{message_id}}/purge", PurgeResource(auth=auth, desk=desk, **bounds))
-    app.add_route("/api/admin/audit", AuditResource(auth=auth, desk=desk))
+    routes.add(letters, DeadLettersResource(auth=auth, desk=desk, tenants=deps.tenants))
+    routes.add(f"{letters}/{{message_id}}", DeadLetterResource(auth=auth, desk=desk))
+    routes.add(f"{letters}/{{message_id}}/payload", PayloadResource(auth=auth, desk=desk, **bounds))
+    routes.add(f"{letters}/{{message_id}}/replay", ReplayResource(auth=auth, desk=desk, **bounds))
+    routes.add(f"{letters}/{{message_id}}/purge", PurgeResource(auth=auth, desk=desk, **bounds))
+    routes.add("/api/admin/audit", AuditResource(auth=auth, desk=desk))

@@ -22,6 +22,7 @@ from typing import Any
 
 import falcon
 import pydantic
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.errors import TransientError
 from infra.intake import IdempotencyKeyReused
@@ -65,6 +66,46 @@ def unprocessable(detail: str, *, field: str | None = None) -> ProblemError:
         detail=f"invalid field {field}: {detail}" if field is not None else detail,
         extensions={"errors": errors},
     )
+
+
+class FieldProblem(BaseModel):
+    """One invalid field, header or parameter of a request."""
+
+    field: str = Field(
+        description="Where, as the sender wrote it: `data.transcript.3.message`, "
+        "`Idempotency-Key`, `limit`; `body` for the body as a whole."
+    )
+    message: str = Field(description="What is wrong with it.")
+
+
+def _optional_members(schema: dict[str, Any]) -> None:
+    # Members a problem may lack are absent, never null.
+    for member in schema.get("properties", {}).values():
+        if member.pop("default", ...) is None:
+            [present] = [s for s in member.pop("anyOf") if s != {"type": "null"}]
+            member.update(present)
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, sent as ``application/problem+json`` with every error.
+
+    Only the API's documentation uses it: ``problem_document`` builds what is sent.
+
+    Extension members: ``errors`` (on a 422, and on a 409 for a payload its contract
+    refuses), ``tenants`` (a 409 for a call id several tenants have), ``job_id`` (a 429:
+    the tick triggered last).
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_optional_members)
+
+    type: str = Field(description="Always `about:blank`: the status says what happened.")
+    title: str = Field(description="A short, stable summary of the problem.")
+    status: int = Field(description="The HTTP status.")
+    instance: str = Field(description="The request's path.")
+    detail: str | None = Field(default=None, description="What went wrong, and what to do.")
+    errors: list[FieldProblem] | None = Field(default=None, description="Every invalid field.")
+    tenants: list[str] | None = Field(default=None, description="The tenants with this call.")
+    job_id: str | None = Field(default=None, description="The job of the tick triggered last.")
 
 
 def problem_document(req: falcon.Request, error: falcon.HTTPError) -> dict[str, Any]:

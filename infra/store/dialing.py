@@ -2,7 +2,8 @@
 
 ``SqlCallBook`` implements the step ports ``DialPlan`` and ``CallBook`` of
 ``actors.ports`` structurally, and applies the telephony provider's status events for
-the webhook. An outbound call row's ``status`` moves forward only::
+the webhook. An outbound call row's ``status`` (``contracts.values.CallStatus``) moves
+forward only::
 
     scheduled ─► queued ─► placing ─► placed ─► ringing ─► in_progress ─► completed
     (a retry)       │          │                                          failed
@@ -27,11 +28,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 
-from contracts.values import CallPurpose, OutboundCall
+from contracts.values import CallEnding, CallPurpose, OutboundCall
 from infra.calendar import CallSchedule, next_call, retry_at
 from infra.settings import DailyCallsSettings
 from infra.store.engine import PRESERVE_ROWCOUNT, dialect_insert, transaction
@@ -45,7 +46,7 @@ from infra.store.tables import (
     USERS,
 )
 
-ENDED = ("completed", "failed", "no_answer", "busy")
+ENDED: tuple[CallEnding, ...] = get_args(CallEnding)
 """Statuses the provider ends a call with."""
 RETRIED = ("failed", "no_answer", "busy")
 """Endings that earn a daily call a retry, while it has retries left."""

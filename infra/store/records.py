@@ -29,6 +29,8 @@ from contracts.values import OutboundCall
 AgentKind = Literal["general", "health_check"]
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 MessageStatus = Literal["queued", "processing", "retrying", "completed", "failed"]
+CallbackStatus = Literal["scheduled", "queued", "unplaceable"]
+"""A callback waits ``scheduled``, is ``queued`` as a call, or is ``unplaceable`` (no number)."""
 OUTSTANDING: tuple[MessageStatus, ...] = ("queued", "processing", "retrying")
 """Message states that keep a job from completing."""
 
@@ -186,7 +188,7 @@ class CallbackRecord:
 
     due_at: datetime
     reason: str
-    status: str
+    status: CallbackStatus
 
 
 @dataclass(frozen=True)

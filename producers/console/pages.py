@@ -241,7 +241,7 @@ class JobPage(ConsolePage):
             resp,
             operator,
             "job.html",
-            job=job_document(view),
+            job=job_document(view).media(),
             letters=[letter_document(letter, full=False) for letter in letters],
             back=f"/admin/jobs/{quote(job_id, safe='')}",
         )

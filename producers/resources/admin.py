@@ -38,9 +38,23 @@ from infra.store.audit import AuditEntry
 from infra.store.protocols import TenantDirectory
 from producers.auth import BearerAuth
 from producers.errors import ProblemError, unprocessable
+from producers.operations import ADMIN_CHANGE, ADMIN_READ, operation, returns
 from producers.payloads import is_storable, parse_document
 from producers.resources.users import parse_limit
 from producers.resources.webhooks import read_body
+from producers.schemas.dead_letters import (
+    AuditFilters,
+    AuditLog,
+    AuditLogEntry,
+    ChangeReason,
+    DeadLetterDetail,
+    DeadLetterEntry,
+    DeadLetterFilters,
+    DeadLetters,
+    Handled,
+    PayloadEdit,
+    PayloadKept,
+)
 
 
 class DeadLetterDeskPort(Protocol):
@@ -71,6 +85,9 @@ class DeadLetterDeskPort(Protocol):
     def edit(self, message_id: str, payload: Any, *, actor: str, reason: str) -> Outcome:
         """Keep ``payload`` as the dead letter's if its contract accepts it."""
         ...
+
+
+_GONE = {404: "no such dead letter (replayed or purged already?)"}
 
 
 def _not_found(message_id: str) -> ProblemError:
@@ -132,6 +149,15 @@ class DeadLettersResource(_Admin):
         super().__init__(auth=auth, desk=desk)
         self._tenants = tenants
 
+    @operation(
+        "listDeadLetters",
+        summary="The newest dead letters the filters select",
+        tag="dead letters",
+        access=ADMIN_READ,
+        query=DeadLetterFilters,
+        answers=[returns(200, "The dead letters, newest first.", DeadLetters)],
+        problems={422: "an unknown queue or actor, a bad `since` or `limit`"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer ``{"dead_letters": [...]}``, newest first (422 naming a bad filter)."""
         self._auth.authenticate(req).require_admin(change=False)
@@ -144,7 +170,12 @@ class DeadLettersResource(_Admin):
             tenant_ids=tenant_ids(self._tenants, req.get_param("tenant")),
         )
         found = self._desk.find(selection, limit)
-        resp.media = {"dead_letters": [letter_document(letter, full=False) for letter in found]}
+        resp.media = DeadLetters(
+            dead_letters=[
+                DeadLetterEntry.model_validate(letter_document(letter, full=False))
+                for letter in found
+            ]
+        ).media()
 
     @staticmethod
     def _since(value: str | None) -> datetime | None:
@@ -162,13 +193,21 @@ class DeadLettersResource(_Admin):
 class DeadLetterResource(_Admin):
     """``GET /api/admin/dead-letters/{message_id}``."""
 
+    @operation(
+        "getDeadLetter",
+        summary="A dead letter in full",
+        tag="dead letters",
+        access=ADMIN_READ,
+        answers=[returns(200, "The dead letter.", DeadLetterDetail)],
+        problems=_GONE,
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Answer the dead letter in full (404 when there is none)."""
         self._auth.authenticate(req).require_admin(change=False)
         letter = self._desk.get(message_id)
         if letter is None:
             raise _not_found(message_id)
-        resp.media = letter_document(letter, full=True)
+        resp.media = DeadLetterDetail.model_validate(letter_document(letter, full=True)).media()
 
 
 class _Change(_Admin):
@@ -203,12 +242,27 @@ def _answer(resp: falcon.Response, outcome: Outcome, message_id: str) -> None:
             detail=f"{outcome.message}: fix it with PUT .../payload first",
             extensions={"errors": [_violation(problem) for problem in outcome.violations]},
         )
-    resp.media = {"outcome": outcome.outcome, "message": outcome.message, "job_id": outcome.job_id}
+    resp.media = Handled(
+        outcome=outcome.outcome, message=outcome.message, job_id=outcome.job_id
+    ).media()
 
 
 class ReplayResource(_Change):
     """``POST /api/admin/dead-letters/{message_id}/replay``: back to its queue, job requeued."""
 
+    @operation(
+        "replayDeadLetter",
+        summary="Replay a dead letter",
+        tag="dead letters",
+        access=ADMIN_CHANGE,
+        body=ChangeReason,
+        answers=[returns(200, "Back on its queue; its job is processing again.", Handled)],
+        problems={
+            **_GONE,
+            409: "its payload is invalid under its contract: `errors` lists why (edit it first)",
+            422: "no `reason`",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Replay it (409 when its payload is invalid, 404 when it is gone)."""
         actor, document = self._begin(req)
@@ -219,6 +273,15 @@ class ReplayResource(_Change):
 class PurgeResource(_Change):
     """``POST /api/admin/dead-letters/{message_id}/purge``: delete it for good."""
 
+    @operation(
+        "purgeDeadLetter",
+        summary="Purge a dead letter",
+        tag="dead letters",
+        access=ADMIN_CHANGE,
+        body=ChangeReason,
+        answers=[returns(200, "Deleted for good; its job stays failed.", Handled)],
+        problems={**_GONE, 422: "no `reason`"},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Purge it (404 when it is gone); its job stays failed."""
         actor, document = self._begin(req)
@@ -229,6 +292,19 @@ class PurgeResource(_Change):
 class PayloadResource(_Change):
     """``PUT /api/admin/dead-letters/{message_id}/payload``: fix a payload before a replay."""
 
+    @operation(
+        "editDeadLetterPayload",
+        summary="Fix a dead letter's payload before a replay",
+        tag="dead letters",
+        access=ADMIN_CHANGE,
+        body=PayloadEdit,
+        answers=[returns(200, "Kept (or unchanged).", PayloadKept)],
+        problems={
+            **_GONE,
+            422: "no `reason` or `payload`, or a payload its contract refuses: `errors` "
+            "lists each violation, and nothing changed",
+        },
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Keep the payload if its contract accepts it (422 with the violations if not)."""
         actor, document = self._begin(req)
@@ -248,14 +324,23 @@ class PayloadResource(_Change):
                 detail=outcome.message,
                 extensions={"errors": errors},
             )
-        resp.media = {"outcome": outcome.outcome, "message": outcome.message}
+        resp.media = PayloadKept(outcome=outcome.outcome, message=outcome.message).media()
 
 
 class AuditResource(_Admin):
     """``GET /api/admin/audit?target=&action=&limit=``: who changed what, newest first."""
 
+    @operation(
+        "listAuditEntries",
+        summary="Who replayed, purged or edited what, and why",
+        tag="dead letters",
+        access=ADMIN_READ,
+        query=AuditFilters,
+        answers=[returns(200, "The entries, newest first.", AuditLog)],
+        problems={422: "a bad `limit`, `target` or `action`"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Answer ``{"entries": [...]}``."""
+        """Answer ``{"entries": [...]}``, newest first."""
         self._auth.authenticate(req).require_admin(change=False)
         limit = parse_limit(req)
         target, action = req.get_param("target"), req.get_param("action")
@@ -263,4 +348,6 @@ class AuditResource(_Admin):
             if value is not None and not is_storable(value):
                 raise unprocessable("is not text the store can hold", field=name)
         entries = self._desk.entries(target=target, action=action, limit=limit)
-        resp.media = {"entries": [entry_document(entry) for entry in entries]}
+        resp.media = AuditLog(
+            entries=[AuditLogEntry.model_validate(entry_document(entry)) for entry in entries]
+        ).media()

@@ -10,7 +10,6 @@ the tenants, and ``?tenant=NAME`` picks one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import falcon
 
@@ -20,12 +19,25 @@ from infra.store.protocols import CallQueries, TenantDirectory
 from infra.store.records import CallView
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
+from producers.operations import TENANT, operation, returns
 from producers.payloads import is_storable
 from producers.ports import SimilarityIndex
 from producers.resources.jobs import steps_document
+from producers.schemas.calls import (
+    DEFAULT_K,
+    MAX_K,
+    Call,
+    Callback,
+    SimilarCall,
+    SimilarCalls,
+    SimilarQuery,
+    TenantChoice,
+)
 
-MAX_K = 50
-DEFAULT_K = 5
+_FIND_PROBLEMS = {
+    404: "no such call, or another tenant's (or no tenant has the `tenant` named)",
+    409: "for an admin, several tenants have a call with this id: add `?tenant=NAME`",
+}
 
 
 def _not_found(conversation_id: str) -> ProblemError:
@@ -77,33 +89,33 @@ class CallFinder:
         return views[0]
 
 
-def call_document(view: CallView) -> dict[str, Any]:
-    """The JSON document of one call."""
+def call_document(view: CallView) -> Call:
+    """The answer of one call."""
     analysis = view.analysis
     callback = view.callback
-    return {
-        "conversation_id": view.conversation_id,
-        "job_id": view.job_id,
-        "tenant": view.tenant_name,
-        "tenant_id": view.tenant_id,
-        "kind": view.kind,
-        "status": view.status,
-        "steps": steps_document(view.steps),
-        "summary": analysis.summary if analysis else None,
-        "topics": list(analysis.topics) if analysis else [],
-        "sentiment": analysis.sentiment if analysis else None,
-        "duration_secs": view.duration_secs,
-        "callback": (
-            {
-                "due_at": callback.due_at.isoformat(),
-                "reason": callback.reason,
-                "status": callback.status,
-            }
+    return Call(
+        conversation_id=view.conversation_id,
+        job_id=view.job_id,
+        tenant=view.tenant_name,
+        tenant_id=view.tenant_id,
+        kind=view.kind,
+        status=view.status,
+        steps=steps_document(view.steps),
+        summary=analysis.summary if analysis else None,
+        topics=list(analysis.topics) if analysis else [],
+        sentiment=analysis.sentiment if analysis else None,
+        duration_secs=view.duration_secs,
+        callback=(
+            Callback(
+                due_at=callback.due_at.isoformat(),
+                reason=callback.reason,
+                status=callback.status,
+            )
             if callback
             else None
         ),
-        "health_answers": [answer.model_dump(mode="json") for answer in view.health_answers],
-    }
+        health_answers=list(view.health_answers),
+    )
 
 
 class CallResource:
@@ -113,10 +125,19 @@ class CallResource:
         self._auth = auth
         self._finder = finder
 
+    @operation(
+        "getCall",
+        summary="A call, step by step, and its results",
+        tag="calls",
+        access=TENANT,
+        query=TenantChoice,
+        answers=[returns(200, "The call.", Call)],
+        problems=_FIND_PROBLEMS,
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, conversation_id: str) -> None:
         """Answer the call's status, steps and results (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
-        resp.media = call_document(self._finder.find(req, conversation_id, principal))
+        resp.media = call_document(self._finder.find(req, conversation_id, principal)).media()
 
 
 def _parse_k(req: falcon.Request) -> int:
@@ -138,6 +159,19 @@ class SimilarCallsResource:
         self._finder = finder
         self._vectors = vectors
 
+    @operation(
+        "getSimilarCalls",
+        summary="The tenant's calls most similar to one",
+        tag="calls",
+        access=TENANT,
+        query=SimilarQuery,
+        answers=[returns(200, "The similar calls.", SimilarCalls)],
+        problems={
+            **_FIND_PROBLEMS,
+            409: f"{_FIND_PROBLEMS[409]}; or the call's summary is not indexed yet (retry later)",
+            422: f"`k` is not an integer from 1 to {MAX_K}",
+        },
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, conversation_id: str) -> None:
         """Answer up to ``k`` calls of the same tenant, most similar first.
 
@@ -164,17 +198,17 @@ class SimilarCallsResource:
             v.conversation_id: v
             for v in self._finder.calls.call_views([c for c, _ in others], tenant_id=view.tenant_id)
         }
-        resp.media = {
-            "conversation_id": conversation_id,
-            "similar": [_similar_document(c, score, views.get(c)) for c, score in others],
-        }
+        resp.media = SimilarCalls(
+            conversation_id=conversation_id,
+            similar=[_similar_document(c, score, views.get(c)) for c, score in others],
+        ).media()
 
 
-def _similar_document(conversation_id: str, score: float, view: CallView | None) -> dict[str, Any]:
+def _similar_document(conversation_id: str, score: float, view: CallView | None) -> SimilarCall:
     analysis = view.analysis if view is not None else None
-    return {
-        "conversation_id": conversation_id,
-        "score": score,
-        "summary": analysis.summary if analysis else None,
-        "topics": list(analysis.topics) if analysis else [],
-    }
+    return SimilarCall(
+        conversation_id=conversation_id,
+        score=score,
+        summary=analysis.summary if analysis else None,
+        topics=list(analysis.topics) if analysis else [],
+    )

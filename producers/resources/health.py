@@ -13,14 +13,24 @@ from __future__ import annotations
 import falcon
 
 from infra.health import HealthMonitor
+from producers.operations import PUBLIC, operation, returns
+from producers.schemas.health import Alive, ReadinessReport
 
 
 class Liveness:
     """``GET /healthz``: the process answers; nothing else is checked."""
 
+    @operation(
+        "getLiveness",
+        summary="Liveness",
+        tag="health",
+        access=PUBLIC,
+        answers=[returns(200, "The process answers.", Alive)],
+        store=False,
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:  # noqa: ARG002
-        """Answer ``{"status": "ok"}``."""
-        resp.media = {"status": "ok"}
+        """Answer ``{"status": "ok"}``, touching nothing outside the process."""
+        resp.media = Alive(status="ok").media()
 
 
 class Readiness:
@@ -29,8 +39,21 @@ class Readiness:
     def __init__(self, monitor: HealthMonitor) -> None:
         self._monitor = monitor
 
+    @operation(
+        "getReadiness",
+        summary="Readiness",
+        tag="health",
+        access=PUBLIC,
+        answers=[
+            returns(
+                200, "Ready; or degraded: the broker is down, intake accepts.", ReadinessReport
+            ),
+            returns(503, "Unavailable: the database is down.", ReadinessReport),
+        ],
+        store=False,
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:  # noqa: ARG002
-        """Answer the latest outcome of every probe."""
+        """Answer the latest outcome of every probe, which run in the background."""
         report = self._monitor.report()
         resp.status = falcon.code_to_http_status(report.status_code)
-        resp.media = report.body
+        resp.media = ReadinessReport.model_validate(report.body).media()

@@ -11,7 +11,6 @@ tenant's job is a 404, exactly like an unknown one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import falcon
 
@@ -20,52 +19,54 @@ from infra.store.protocols import JobQueries
 from infra.store.records import JobView, StepRecord
 from producers.auth import BearerAuth
 from producers.errors import ProblemError
+from producers.operations import TENANT, operation, returns
+from producers.schemas.jobs import Children, Job, JobError, Step
 
 
-def steps_document(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
+def steps_document(steps: Sequence[StepRecord]) -> list[Step]:
     """Steps as the job and call views show them, in pipeline order."""
     return [
-        {
-            "name": s.name,
-            "status": s.status,
-            "attempts": s.attempts,
-            "error": s.error,
-            "messages": s.messages,
-        }
+        Step(
+            name=s.name,
+            status=s.status,
+            attempts=s.attempts,
+            error=s.error,
+            messages=s.messages,
+        )
         for s in steps
     ]
 
 
-def job_document(view: JobView) -> dict[str, Any]:
-    """The JSON document of one job."""
+def job_document(view: JobView) -> Job:
+    """The answer of one job."""
     failure = view.failure
-    return {
-        "job_id": view.job_id,
-        "kind": view.kind,
-        "status": view.status,
-        "tenant": view.tenant_name,
-        "tenant_id": view.tenant_id,
-        "correlation_id": view.correlation_id,
-        "created_at": view.created_at.isoformat(),
-        "updated_at": view.updated_at.isoformat(),
-        "steps": steps_document(view.steps),
-        "children": {
-            "total": view.children.total,
-            "completed": view.children.completed,
-            "failed": view.children.failed,
-            "outstanding": view.children.outstanding,
-        },
-        "error": (
-            {
-                "step": failure.step,
-                "message": failure.error,
-                "dead_letter_id": failure.dead_letter_id,
-            }
+    return Job(
+        job_id=view.job_id,
+        kind=view.kind,
+        status=view.status,
+        tenant=view.tenant_name,
+        tenant_id=view.tenant_id,
+        correlation_id=view.correlation_id,
+        created_at=view.created_at.isoformat(),
+        updated_at=view.updated_at.isoformat(),
+        steps=steps_document(view.steps),
+        children=Children(
+            total=view.children.total,
+            completed=view.children.completed,
+            failed=view.children.failed,
+            outstanding=view.children.outstanding,
+        ),
+        error=(
+            JobError(
+                step=failure.step,
+                message=failure.error,
+                dead_letter_id=failure.dead_letter_id,
+            )
             if failure is not None
             else None
         ),
-        "redrives": view.redrives,
-    }
+        redrives=view.redrives,
+    )
 
 
 class JobResource:
@@ -75,6 +76,14 @@ class JobResource:
         self._auth = auth
         self._jobs = jobs
 
+    @operation(
+        "getJob",
+        summary="A job, step by step",
+        tag="jobs",
+        access=TENANT,
+        answers=[returns(200, "The job.", Job)],
+        problems={404: "no such job, or another tenant's"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         """Answer the job's status, steps and children (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
@@ -85,4 +94,4 @@ class JobResource:
         )
         if view is None:
             raise ProblemError(falcon.HTTP_404, title="Job not found", detail=f"no job {job_id}")
-        resp.media = job_document(view)
+        resp.media = job_document(view).media()

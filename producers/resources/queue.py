@@ -24,6 +24,8 @@ from infra.intake import Intake
 from infra.ticks import DAILY_CALLS, submit_tick
 from producers.auth import BearerAuth
 from producers.errors import ProblemError
+from producers.operations import ADMIN_CHANGE, ADMIN_READ, operation, returns
+from producers.schemas.queues import QueueStatus, TickTriggered
 
 
 class QueueReport(Protocol):
@@ -41,10 +43,22 @@ class QueueStatusResource:
         self._auth = auth
         self._reporter = reporter
 
+    @operation(
+        "getQueueStatus",
+        summary="Every queue, the pipelines' jobs and the ticks",
+        tag="queues",
+        access=ADMIN_READ,
+        answers=[returns(200, "The report (null counts: the broker is down).", QueueStatus)],
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Answer the queues, jobs and crons."""
+        """Answer the queues, jobs and crons: the old service's answer, extended.
+
+        Every queue's waiting, delayed, active and dead-lettered counts and the age of its
+        oldest waiting message, each pipeline's jobs of the last 24 h, the health word and
+        the ticks' crons. A broker that cannot be read makes it ``unhealthy``, not an error.
+        """
         self._auth.authenticate(req).require_admin(change=False)
-        resp.media = self._reporter.report()
+        resp.media = QueueStatus.model_validate(self._reporter.report()).media()
 
 
 class QueueTriggerResource:
@@ -65,6 +79,17 @@ class QueueTriggerResource:
         self._every_s = every_s
         self._clock = clock
 
+    @operation(
+        "triggerDailyCalls",
+        summary="Emit a daily-calls tick now",
+        tag="queues",
+        access=ADMIN_CHANGE,
+        answers=[returns(202, "The tick is queued.", TickTriggered)],
+        problems={
+            429: "a tick was triggered less than `SWITCHBOARD_DAILY_CALLS__TRIGGER_EVERY_S` "
+            "ago: `job_id` names it"
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Emit a daily-calls tick now (202), or 429 inside the rate-limit window."""
         self._auth.authenticate(req).require_admin(change=True)
@@ -89,10 +114,10 @@ class QueueTriggerResource:
                 headers={"Retry-After": str(retry_after)},
             )
         resp.status = falcon.HTTP_202
-        resp.media = {
-            "success": True,
-            "jobId": admission.job_id,
-            "job_id": admission.job_id,
-            "slot": slot.isoformat(),
-            "message": "Daily calls scheduler triggered successfully",
-        }
+        resp.media = TickTriggered(
+            success=True,
+            jobId=admission.job_id,
+            job_id=admission.job_id,
+            slot=slot.isoformat(),
+            message="Daily calls scheduler triggered successfully",
+        ).media()

@@ -21,23 +21,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from contracts.fields import AwareDatetime, Identifier, Seconds, Text
+from contracts.values import ProviderCallStatus
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import OutboundCallBook
 from infra.store.records import TelephonyEvent
 from infra.vendors import telephony_signing
 from producers.errors import unprocessable
+from producers.operations import CALLKARO, operation, returns
 from producers.payloads import parse_document, validate
 from producers.resources.webhooks import read_body, require_secret
+from producers.schemas.intake import CallUpdated, UnknownCall
 
 _log = get_logger(__name__)
-
-EventStatus = Literal["ringing", "in_progress", "completed", "failed", "no_answer", "busy"]
 
 
 def _utc_if_naive(value: Any) -> Any:
@@ -71,7 +72,7 @@ class StatusEvent(_Model):
     call_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = Field(
         default=None, description="The provider's call id."
     )
-    status: EventStatus = Field(description="The call's new status.")
+    status: ProviderCallStatus = Field(description="The call's new status.")
     metadata: EventMetadata | None = Field(default=None, description="Our metadata.")
     duration: Annotated[Seconds | None, BeforeValidator(_whole_seconds)] = Field(
         default=None, description="The call's length in seconds, once it ended."
@@ -119,8 +120,24 @@ class TelephonyWebhook:
         self._max_json_depth = max_json_depth
         self._clock = clock
 
+    @operation(
+        "receiveCallStatus",
+        summary="A call's status, from the telephony provider",
+        tag="intake",
+        access=CALLKARO,
+        body=StatusEvent,
+        answers=[
+            returns(200, "The event was recorded, whatever it did.", CallUpdated, UnknownCall)
+        ],
+        problems={422: "the event names no call (neither `call_id` nor `metadata.call_id`)"},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Record and apply one status event."""
+        """Record one status event and apply it when it moves its call forward.
+
+        Every event is recorded; a repeat of a call's status changes nothing
+        (``duplicate``), nor does a late one (``ignored``); a daily call that ended
+        ``failed``, ``no_answer`` or ``busy`` gets its retry scheduled.
+        """
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret, "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET (or CALLKARO_WEBHOOK_SECRET)"
@@ -163,20 +180,18 @@ class TelephonyWebhook:
             call = outcome.call
             _log.info("telephony event", status=event.status, outcome=outcome.outcome)
             if call is None:
-                resp.media = {
-                    "success": False,
-                    "error": "Call not found",
-                    "outcome": outcome.outcome,
-                }
+                resp.media = UnknownCall(
+                    success=False, error="Call not found", outcome=outcome.outcome
+                ).media()
                 return
-            resp.media = {
-                "success": True,
-                "call_id": call.id,
-                "status": call.status,
-                "outcome": outcome.outcome,
-                "retry": None if outcome.retry is None else outcome.retry.id,
-                "message": _MESSAGES[outcome.outcome],
-            }
+            resp.media = CallUpdated(
+                success=True,
+                call_id=call.id,
+                status=call.status,
+                outcome=outcome.outcome,
+                retry=None if outcome.retry is None else outcome.retry.id,
+                message=_MESSAGES[outcome.outcome],
+            ).media()
 
 
 _MESSAGES = {

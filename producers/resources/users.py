@@ -29,15 +29,31 @@ from infra.store.protocols import OutboundCallBook, TenantDirectory, UserDirecto
 from infra.store.records import UserRecord
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
+from producers.operations import TENANT, operation, returns
 from producers.payloads import is_storable, parse_document, validate
 from producers.resources.webhooks import read_body
-
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 100
+from producers.schemas.users import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    CreatedUser,
+    Page,
+    Preferences,
+    ScheduledPreferences,
+    TenantOfNewUser,
+    TenantPage,
+    User,
+    UserCall,
+    UserCalls,
+    Users,
+)
 
 _WINDOW_DEFAULTS = {"window_start": None, "window_end": None}
 """The window's ends as their defaults: an error about an end the sender left out (a
 window needs both) then names that end, since ``validate`` names only sent fields."""
+
+
+_NOT_FOUND = "no such user, or another tenant's"
+_LIMIT = f"`limit` is not an integer from 1 to {MAX_LIMIT}"
 
 
 def _not_found(user_id: str) -> ProblemError:
@@ -130,6 +146,18 @@ class UsersResource:
         self._max_body_bytes = max_body_bytes
         self._max_json_depth = max_json_depth
 
+    @operation(
+        "addUser",
+        summary="Add a user called every day",
+        tag="users",
+        access=TENANT,
+        query=TenantOfNewUser,
+        body=NewUser,
+        answers=[
+            returns(201, "Added.", CreatedUser, headers={"Location": "The user's URL."}),
+        ],
+        problems={422: "an admin named no tenant, or one that does not exist (`tenant`)"},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Add a user (201 with its id and ``Location``); the admin names the tenant."""
         principal = self._auth.authenticate(req)
@@ -143,15 +171,24 @@ class UsersResource:
         user = self._scope.users.add_user(tenant_id, validate(NewUser, _WINDOW_DEFAULTS | document))
         resp.status = falcon.HTTP_201
         resp.location = f"/api/users/{user.id}"
-        resp.media = {"id": user.id}
+        resp.media = CreatedUser(id=user.id).media()
 
+    @operation(
+        "listUsers",
+        summary="The users",
+        tag="users",
+        access=TENANT,
+        query=TenantPage,
+        answers=[returns(200, "The users.", Users)],
+        problems={422: f"{_LIMIT}; or no tenant has the `tenant` named"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer the caller's users by name (the admin's: all, or ``?tenant=NAME``'s)."""
         principal = self._auth.authenticate(req)
         limit = parse_limit(req)
         tenant_id = self._scope.named_tenant(req, principal)
         users = self._scope.users.list_users(tenant_id=tenant_id, limit=limit)
-        resp.media = {"users": [user_document(user) for user in users]}
+        resp.media = Users(users=[User.model_validate(user_document(u)) for u in users]).media()
 
 
 class UserResource:
@@ -161,10 +198,19 @@ class UserResource:
         self._auth = auth
         self._scope = scope
 
+    @operation(
+        "getUser",
+        summary="A user",
+        tag="users",
+        access=TENANT,
+        answers=[returns(200, "The user.", User)],
+        problems={404: _NOT_FOUND},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Answer the user (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
-        resp.media = user_document(self._scope.find(user_id, principal))
+        user = self._scope.find(user_id, principal)
+        resp.media = User.model_validate(user_document(user)).media()
 
 
 class CallPreferencesResource:
@@ -185,11 +231,29 @@ class CallPreferencesResource:
         self._max_body_bytes = max_body_bytes
         self._max_json_depth = max_json_depth
 
+    @operation(
+        "getCallPreferences",
+        summary="A user's call preferences",
+        tag="users",
+        access=TENANT,
+        answers=[returns(200, "The preferences.", Preferences)],
+        problems={404: _NOT_FOUND},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Answer the user's call preferences (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
-        resp.media = preferences_document(self._scope.find(user_id, principal).preferences)
+        preferences = self._scope.find(user_id, principal).preferences
+        resp.media = Preferences.model_validate(preferences_document(preferences)).media()
 
+    @operation(
+        "setCallPreferences",
+        summary="Replace a user's call preferences",
+        tag="users",
+        access=TENANT,
+        body=CallPreferences,
+        answers=[returns(200, "The preferences, with the next call.", ScheduledPreferences)],
+        problems={404: _NOT_FOUND},
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Replace the preferences; answer them with the next call they give (null: off)."""
         principal = self._auth.authenticate(req)
@@ -203,11 +267,13 @@ class CallPreferencesResource:
         )
         if user is None:
             raise _not_found(user_id)
-        resp.media = {
-            **preferences_document(user.preferences),
-            "next_call_at": _iso(user.next_call_at),
-            "next_local_date": _iso(user.next_local_date),
-        }
+        resp.media = ScheduledPreferences.model_validate(
+            {
+                **preferences_document(user.preferences),
+                "next_call_at": _iso(user.next_call_at),
+                "next_local_date": _iso(user.next_local_date),
+            }
+        ).media()
 
 
 class UserCallsResource:
@@ -218,10 +284,21 @@ class UserCallsResource:
         self._scope = scope
         self._outbound = outbound
 
+    @operation(
+        "listUserCalls",
+        summary="A user's calls",
+        tag="users",
+        access=TENANT,
+        query=Page,
+        answers=[returns(200, "The calls, newest first.", UserCalls)],
+        problems={404: _NOT_FOUND, 422: _LIMIT},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Answer up to ``limit`` calls (404 if the user is unknown or not yours)."""
         principal = self._auth.authenticate(req)
         limit = parse_limit(req)
         user = self._scope.find(user_id, principal)
         calls = self._outbound.calls_of_user(user.id, limit=limit)
-        resp.media = {"calls": [call_document(call) for call in calls]}
+        resp.media = UserCalls(
+            calls=[UserCall.model_validate(call_document(call)) for call in calls]
+        ).media()

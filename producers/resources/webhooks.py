@@ -15,18 +15,33 @@ from collections.abc import Callable
 
 import falcon
 
-from contracts.fields import MAX_IDENTIFIER_LENGTH, is_identifier
+from contracts.fields import IDENTIFIER_PATTERN, MAX_IDENTIFIER_LENGTH, is_identifier
 from infra.intake import Intake, Submission
 from infra.logs import bind_context, get_logger
 from infra.store.protocols import JobLedger, TenantDirectory
 from producers import elevenlabs
 from producers.errors import ProblemError, unprocessable
+from producers.operations import ELEVENLABS, Param, operation, returns
 from producers.payloads import parse_document, validate
+from producers.schemas.intake import WebhookAccepted, WebhookDuplicate, WebhookIgnored
 
 SOURCE = "elevenlabs"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _log = get_logger(__name__)
+
+_KEY_CHARACTERS = IDENTIFIER_PATTERN.removeprefix("^").removesuffix("+$")
+
+IDEMPOTENCY_PARAM = Param(
+    IDEMPOTENCY_HEADER,
+    "Makes retries of one request safe: the same key with the same body answers the first "
+    "answer again (`Idempotent-Replayed: true`); with another body, a 422.",
+    {
+        "type": "string",
+        "pattern": f'^"?{_KEY_CHARACTERS}{{1,{MAX_IDENTIFIER_LENGTH}}}"?$',
+        "description": f"1 to {MAX_IDENTIFIER_LENGTH} letters, digits and `._:-`, bare or quoted.",
+    },
+)
 
 
 def read_body(req: falcon.Request, max_bytes: int) -> bytes:
@@ -117,8 +132,40 @@ class CallEndedWebhook:
         self._max_json_depth = max_json_depth
         self._clock = clock
 
+    @operation(
+        "receiveCallEnded",
+        summary="A finished call, from ElevenLabs",
+        tag="intake",
+        access=ELEVENLABS,
+        body=elevenlabs.TranscriptionEvent,
+        headers=[IDEMPOTENCY_PARAM],
+        answers=[
+            returns(
+                202,
+                "Accepted: the job is queued (committed before this answer).",
+                WebhookAccepted,
+                headers={"Idempotent-Replayed": "`true` when this repeats an earlier answer."},
+            ),
+            returns(
+                200,
+                "A duplicate delivery, or an event type the pipelines do not process.",
+                WebhookDuplicate,
+                WebhookIgnored,
+            ),
+        ],
+        problems={
+            404: "the `agent_id` belongs to no tenant (the request is recorded, not queued)",
+            422: "the `Idempotency-Key` is not a key, or was used before with another body",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Accept a finished call (202), a duplicate (200) or an ignored event type (200)."""
+        """Accept a finished call (202), a duplicate (200) or an ignored event type (200).
+
+        The job is committed to the inbox before the answer; its first message reaches the
+        bus without the request waiting on the broker. Two body shapes are accepted (the
+        transcript as a list of turns, or the older ``{"messages": [...]}``); unknown
+        fields are ignored.
+        """
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret,
@@ -135,7 +182,7 @@ class CallEndedWebhook:
         document = parse_document(body, max_depth=self._max_json_depth)
         event_type = validate(elevenlabs.EventHeader, document).type
         if event_type != elevenlabs.TRANSCRIPTION:
-            resp.media = {"status": "ignored", "type": event_type}
+            resp.media = WebhookIgnored(status="ignored", type=event_type).media()
             return
         data = validate(elevenlabs.TranscriptionEvent, document).data
         with bind_context(correlation_id=data.conversation_id):
@@ -171,12 +218,18 @@ class CallEndedWebhook:
                 idempotency_key=key,
             )
         )
-        answer = {"job_id": admission.job_id, "conversation_id": data.conversation_id}
         if admission.outcome == "duplicate":
             _log.info("duplicate webhook", job_id=admission.job_id)
-            resp.media = {**answer, "status": "duplicate", "duplicate": True}
+            resp.media = WebhookDuplicate(
+                job_id=admission.job_id,
+                conversation_id=data.conversation_id,
+                status="duplicate",
+                duplicate=True,
+            ).media()
             return
         if admission.outcome == "replayed":
             resp.set_header("Idempotent-Replayed", "true")
         resp.status = falcon.HTTP_202
-        resp.media = {**answer, "status": "queued"}
+        resp.media = WebhookAccepted(
+            job_id=admission.job_id, conversation_id=data.conversation_id, status="queued"
+        ).media()

@@ -52,6 +52,7 @@ from tests.producers.api_support import (
     SECRET,
     TOLERANCE_S,
 )
+from tests.producers.conformance import ConformingClient
 
 TELEPHONY_SECRET = "telephony-test-secret"
 
@@ -143,7 +144,7 @@ def database_monitor(store: Store) -> HealthMonitor:
 
 @pytest.fixture
 def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
-    """Build a test client.
+    """Build a test client that checks every answer against the API's OpenAPI document.
 
     ``publisher=`` replaces the bus behind the intake (e.g. a ``FailingPublisher``);
     every other keyword argument replaces an ``ApiDeps`` field.
@@ -193,7 +194,7 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
             "console_session_s": 3600.0,
             "clock": lambda: float(NOW),
         }
-        return testing.TestClient(create_app(ApiDeps(**(fields | overrides))))
+        return ConformingClient(create_app(ApiDeps(**(fields | overrides))))
 
     return build
 
