@@ -13,15 +13,16 @@ Counted = int | None
 
 
 class QueueCounts(Answer):
-    """One queue's messages, from the broker."""
+    """One queue's messages, from the broker, in the queue states every tool uses."""
 
     name: str = Field(description="The queue (`calls.analyze` …).")
-    waiting: Counted = Field(description="Ready to be fetched.")
+    ready: Counted = Field(description="Ready to be fetched.")
     delayed: Counted = Field(description="Waiting for a retry's backoff or a deferral.")
-    active: Counted = Field(description="Fetched by a worker, not acknowledged yet.")
+    in_flight: Counted = Field(description="Fetched by a worker, not acknowledged yet.")
     dead_lettered: Counted = Field(description="Dead letters.")
-    oldest_age_s: float | None = Field(
-        description="How long the oldest ready message has waited; null when none waits."
+    oldest_ready_age_s: float | None = Field(
+        description="How long the oldest ready message has waited, in seconds; null when "
+        "none waits."
     )
 
 
