@@ -33,9 +33,12 @@ from infra.store.records import TelephonyEvent
 from infra.vendors import telephony_signing
 from producers.errors import unprocessable
 from producers.payloads import parse_document, validate
+from producers.request_metrics import webhook_received, webhook_settled
 from producers.resources.webhooks import read_body, require_secret
 
 _log = get_logger(__name__)
+
+SOURCE = "callkaro"
 
 EventStatus = Literal["ringing", "in_progress", "completed", "failed", "no_answer", "busy"]
 
@@ -121,6 +124,7 @@ class TelephonyWebhook:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Record and apply one status event."""
+        webhook_received(req, SOURCE)
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret, "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET (or CALLKARO_WEBHOOK_SECRET)"
@@ -162,6 +166,7 @@ class TelephonyWebhook:
             )
             call = outcome.call
             _log.info("telephony event", status=event.status, outcome=outcome.outcome)
+            _settle(req, outcome.outcome)
             if call is None:
                 resp.media = {
                     "success": False,
@@ -177,6 +182,17 @@ class TelephonyWebhook:
                 "retry": None if outcome.retry is None else outcome.retry.id,
                 "message": _MESSAGES[outcome.outcome],
             }
+
+
+def _settle(req: falcon.Request, outcome: str) -> None:
+    if outcome == "applied":
+        webhook_settled(req, "accepted")
+    elif outcome == "unknown_call":
+        webhook_settled(req, "rejected", "unknown_call")
+    elif outcome == "duplicate":
+        webhook_settled(req, "duplicate")
+    else:
+        webhook_settled(req, "ignored")
 
 
 _MESSAGES = {

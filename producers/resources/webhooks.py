@@ -22,6 +22,7 @@ from infra.store.protocols import JobLedger, TenantDirectory
 from producers import elevenlabs
 from producers.errors import ProblemError, unprocessable
 from producers.payloads import parse_document, validate
+from producers.request_metrics import webhook_received, webhook_settled
 
 SOURCE = "elevenlabs"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -119,6 +120,7 @@ class CallEndedWebhook:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept a finished call (202), a duplicate (200) or an ignored event type (200)."""
+        webhook_received(req, SOURCE)
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret,
@@ -135,17 +137,24 @@ class CallEndedWebhook:
         document = parse_document(body, max_depth=self._max_json_depth)
         event_type = validate(elevenlabs.EventHeader, document).type
         if event_type != elevenlabs.TRANSCRIPTION:
+            webhook_settled(req, "ignored")
             resp.media = {"status": "ignored", "type": event_type}
             return
         data = validate(elevenlabs.TranscriptionEvent, document).data
         with bind_context(correlation_id=data.conversation_id):
-            self._accept(data, body, key, resp)
+            self._accept(data, body, key, req, resp)
 
     def _accept(
-        self, data: elevenlabs.CallData, body: bytes, key: str | None, resp: falcon.Response
+        self,
+        data: elevenlabs.CallData,
+        body: bytes,
+        key: str | None,
+        req: falcon.Request,
+        resp: falcon.Response,
     ) -> None:
         binding = self._tenants.agent(data.agent_id)
         if binding is None:
+            webhook_settled(req, "rejected", "unknown_agent")
             self._rejections.record_rejection(
                 source=SOURCE,
                 external_id=data.conversation_id,
@@ -172,6 +181,8 @@ class CallEndedWebhook:
             )
         )
         answer = {"job_id": admission.job_id, "conversation_id": data.conversation_id}
+        # An Idempotency-Key sent again ("replayed") is a duplicate delivery too.
+        webhook_settled(req, "accepted" if admission.outcome == "accepted" else "duplicate")
         if admission.outcome == "duplicate":
             _log.info("duplicate webhook", job_id=admission.job_id)
             resp.media = {**answer, "status": "duplicate", "duplicate": True}
