@@ -114,7 +114,7 @@ def _scheduler_metrics() -> Iterator[Any]:
             def relay_backlog(self) -> RelayBacklog:
                 raise AssertionError("describe() must not read the inbox")
 
-        collector = QueueStateCollector(client, "ns", PIPELINES, NoBacklog(), leading=bool)
+        collector = QueueStateCollector(client, "ns", PIPELINES, NoBacklog(), leading=lambda: True)
         yield from collector.describe()
     finally:
         client.close()
