@@ -22,9 +22,14 @@ Worker middleware, on top of Dramatiq's defaults (see ``infra.bus.broker``):
   the job's progress;
 - ``QueueMaintenance``: a killed worker's messages return within
   ``heartbeat_timeout + maintenance_interval + 1 s`` (about 41 s with the defaults);
-- when ``settings.worker.prometheus_port`` is above 0: Dramatiq's Prometheus metrics
-  (multiprocess files under ``<data_dir>/prometheus``) and one forked process serving
-  ``/metrics``, ``/healthz`` and ``/readyz`` on that port (``serve_worker_probes``).
+- when ``settings.worker.prometheus_port`` is above 0: Dramatiq's Prometheus metrics,
+  ``MessageTimings`` (each message's queue wait and run time) and one forked process
+  serving ``/metrics``, ``/healthz`` and ``/readyz`` on that port
+  (``serve_worker_probes``). Every worker process counts in multiprocess files under
+  ``<data_dir>/metrics/worker``, which ``main`` empties before Dramatiq forks them
+  (``infra.metrics.multiprocess``); the steps' job progress reports each job's time
+  from acceptance to completion and the telephony port counts calls by outcome into
+  the same files (``infra.metrics.work``).
 """
 
 from __future__ import annotations
@@ -51,10 +56,14 @@ from infra.bus.log_filters import RedactMessages
 from infra.bus.maintenance import QueueMaintenance
 from infra.bus.publisher import BrokerPublisher
 from infra.bus.throttle import Throttle
+from infra.bus.timings import MessageTimings
 from infra.embedded import resolve_broker_url
 from infra.health import Dependency, HealthMonitor, ProbeServer
 from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
 from infra.logs import configure_logging, get_logger
+from infra.metrics.multiprocess import exposition, metrics_dir, start_fresh
+from infra.metrics.outbound import CountedTelephony
+from infra.metrics.work import WorkMetrics
 from infra.settings import Settings, VendorLimits, load_settings
 from infra.store.calls import SqlCallStore
 from infra.store.dialing import SqlCallBook, call_book
@@ -81,9 +90,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bind_pipelines(adapters: Adapters, store: SqlCallStore, book: SqlCallBook) -> list[BoundStep]:
-    """Every workflow's steps bound to the adapters they use (and only those are built)."""
-    outbound = daily_calls.OutboundCallPorts(plan=book, book=book, telephony=adapters.telephony())
+def bind_pipelines(
+    adapters: Adapters,
+    store: SqlCallStore,
+    book: SqlCallBook,
+    metrics: WorkMetrics | None = None,
+) -> list[BoundStep]:
+    """Every workflow's steps bound to the adapters they use (and only those are built).
+
+    With ``metrics``, each call placed is counted by outcome.
+    """
+    telephony = adapters.telephony()
+    outbound = daily_calls.OutboundCallPorts(
+        plan=book,
+        book=book,
+        telephony=telephony if metrics is None else CountedTelephony(telephony, metrics),
+    )
     return [
         *post_call.PIPELINE.bind(
             post_call.PostCallPorts(
@@ -137,16 +159,16 @@ def build_throttles(
     }
 
 
-def metrics_dir(settings: Settings) -> Path:
-    """Where the Prometheus multiprocess files of the worker live."""
-    return settings.data_dir / "prometheus"
+def worker_metrics_dir(settings: Settings) -> Path:
+    """Where the worker's processes count their metrics (emptied by ``main``)."""
+    return metrics_dir(settings.data_dir, "worker")
 
 
 def _dramatiq_prometheus(settings: Settings) -> Any:
     # Imported only when metrics are on: the module creates a directory on import.
     from dramatiq.middleware import prometheus
 
-    directory = metrics_dir(settings).resolve()
+    directory = worker_metrics_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     # Dramatiq 2.2 reads this module global when the middleware boots (its constructor
     # takes no options); set it from our settings instead of its own env variables.
@@ -161,9 +183,6 @@ def serve_worker_probes() -> None:
     ``/readyz`` on ``settings.worker.prometheus_port``: ready while the broker answers;
     the database and the vendors are reported too.
     """
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
-
     settings = load_settings()
     configure_logging(settings, process="worker-probes")
     url = resolve_broker_url(settings)
@@ -186,24 +205,28 @@ def serve_worker_probes() -> None:
         interval_s=settings.health.interval_s,
         timeout_s=settings.health.timeout_s,
     )
-    directory = str(metrics_dir(settings).resolve())
-
-    def metrics() -> tuple[str, bytes]:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-        return CONTENT_TYPE_LATEST, generate_latest(registry)
-
+    directory = worker_metrics_dir(settings)
     monitor.start()
     server = ProbeServer(
-        settings.worker.prometheus_host, settings.worker.prometheus_port, monitor, metrics
+        settings.worker.prometheus_host,
+        settings.worker.prometheus_port,
+        monitor,
+        lambda: exposition(directory),
     )
     server.serve_forever()
 
 
-def worker_middleware(settings: Settings, recorder: FailureRecorder) -> list[Middleware]:
-    """The middleware the worker adds to Dramatiq's defaults."""
+def worker_middleware(
+    settings: Settings, recorder: FailureRecorder, metrics: WorkMetrics | None = None
+) -> list[Middleware]:
+    """The middleware the worker adds to Dramatiq's defaults.
+
+    With ``metrics`` (and ``settings.worker.prometheus_port`` above 0): each message's
+    wait and run time, Dramatiq's own metrics and the probe process.
+    """
     extra: list[Middleware] = [recorder, QueueMaintenance(settings.broker.maintenance_interval_s)]
-    if settings.worker.prometheus_port > 0:
+    if metrics is not None and settings.worker.prometheus_port > 0:
+        extra.append(MessageTimings(metrics))
         prometheus = _dramatiq_prometheus(settings)
 
         class WorkerMetrics(prometheus.Prometheus):  # type: ignore[misc, name-defined]
@@ -218,7 +241,12 @@ def worker_middleware(settings: Settings, recorder: FailureRecorder) -> list[Mid
 
 
 def compose(
-    settings: Settings, url: str, *, steps: Sequence[BoundStep], progress: JobProgress
+    settings: Settings,
+    url: str,
+    *,
+    steps: Sequence[BoundStep],
+    progress: JobProgress,
+    metrics: WorkMetrics | None = None,
 ) -> SwitchboardBroker:
     """Build the worker's broker and register every step as an actor on it.
 
@@ -234,7 +262,9 @@ def compose(
     recorder = FailureRecorder(
         settings.broker.namespace, on_failure=progress_on_failure(progress, refs)
     )
-    broker = build_broker(settings.broker, url, middleware=worker_middleware(settings, recorder))
+    broker = build_broker(
+        settings.broker, url, middleware=worker_middleware(settings, recorder, metrics)
+    )
     longest_ms = max((o.time_limit_ms or 0) for o in options.values()) if options else 0
     bus = Bus(
         publisher=BrokerPublisher(broker),
@@ -264,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         Dramatiq's exit code.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    configure_logging(load_settings(), process="worker", filters=[RedactMessages()])
+    settings = load_settings()
+    configure_logging(settings, process="worker", filters=[RedactMessages()])
+    if settings.worker.prometheus_port > 0:
+        # Before the fork: the worker processes inherit an empty directory to count in.
+        start_fresh(worker_metrics_dir(settings))
     # Dramatiq reloads on SIGHUP by exec'ing sys.argv: make that this same command.
     sys.argv = [sys.executable, "-m", "actors", *args]
     parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
@@ -306,8 +340,11 @@ def _wire(settings: Settings) -> None:
     engine = create_engine(settings.database_url, echo=settings.database.echo)
     ensure_migrated(engine)
     adapters = Adapters(settings, engine=engine, redis_url=url)
-    steps = bind_pipelines(adapters, SqlCallStore(engine), call_book(engine, settings.daily_calls))
-    broker = compose(settings, url, steps=steps, progress=SqlJobProgress(engine))
+    metrics = WorkMetrics() if settings.worker.prometheus_port > 0 else None
+    store, book = SqlCallStore(engine), call_book(engine, settings.daily_calls)
+    steps = bind_pipelines(adapters, store, book, metrics)
+    progress = SqlJobProgress(engine, observer=metrics)
+    broker = compose(settings, url, steps=steps, progress=progress, metrics=metrics)
     dramatiq.set_broker(broker)
     _log.info(
         "worker wired",

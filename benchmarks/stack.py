@@ -131,6 +131,7 @@ def local_stack(
             "SWITCHBOARD_DATABASE__URL": database_url,
             "SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET": SECRET,
             "SWITCHBOARD_ADMIN_TOKEN": ADMIN,
+            "SWITCHBOARD_API__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_WORKER__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT": "0",
         },

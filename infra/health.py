@@ -13,7 +13,8 @@ vendors). All required ones up: ``ready`` (or ``degraded`` when an informational
 down), HTTP 200; a required one down: ``unavailable``, HTTP 503.
 
 ``ProbeServer`` serves ``/healthz`` (no I/O), ``/readyz`` and ``/metrics`` for the
-processes that are not HTTP servers themselves (the worker and the scheduler).
+processes that are not HTTP servers themselves (the worker and the scheduler), and the
+API's ``/metrics`` from gunicorn's master (without ``/readyz``: the API answers it).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class ProbeServer:
     Args:
         host: Bind address.
         port: Bind port (0 picks a free one; see ``port`` after ``start``).
-        monitor: Answers ``/readyz``.
+        monitor: Answers ``/readyz``; None: 404.
         metrics: Renders the Prometheus exposition (content type, body); None: 404.
     """
 
@@ -194,7 +195,7 @@ class ProbeServer:
         self,
         host: str,
         port: int,
-        monitor: HealthMonitor,
+        monitor: HealthMonitor | None,
         metrics: Callable[[], tuple[str, bytes]] | None = None,
     ) -> None:
         handler = _handler(monitor, metrics)
@@ -228,14 +229,14 @@ class ProbeServer:
 
 
 def _handler(
-    monitor: HealthMonitor, metrics: Callable[[], tuple[str, bytes]] | None
+    monitor: HealthMonitor | None, metrics: Callable[[], tuple[str, bytes]] | None
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 self._json(200, {"status": "ok"})
-            elif path == "/readyz":
+            elif path == "/readyz" and monitor is not None:
                 report = monitor.report()
                 self._json(report.status_code, report.body)
             elif path == "/metrics" and metrics is not None:

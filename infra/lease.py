@@ -11,7 +11,9 @@ Errors: Redis failures are raised as ``contracts.errors.TransientError``.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -44,9 +46,17 @@ class RedisLease:
         client: A Redis client (with socket timeouts: FIELD-NOTES).
         key: The lease key, e.g. ``switchboard:scheduler:leader``.
         ttl_s: How long the lease lasts without renewal.
+        timer: Monotonic seconds (``held`` counts the TTL from before each call).
     """
 
-    def __init__(self, client: redis.Redis, key: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        ttl_s: float,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"lease ttl must be positive, got {ttl_s}")
         self.key = key
@@ -56,6 +66,18 @@ class RedisLease:
         self._acquire: Any = client.register_script(_ACQUIRE)
         self._release: Any = client.register_script(_RELEASE)
         self._owns_client = False
+        self._timer = timer
+        self._held_until = 0.0
+
+    @property
+    def held(self) -> bool:
+        """Whether we hold the lease, as far as we know without asking Redis.
+
+        True from an ``acquire`` that returned True until its TTL would run out (timed
+        from before the call, so never later than Redis expires the key), or until
+        ``release``.
+        """
+        return self._timer() < self._held_until
 
     @classmethod
     def connect(
@@ -78,10 +100,14 @@ class RedisLease:
         Raises:
             TransientError: Redis could not be reached.
         """
+        asked_at = self._timer()
         try:
-            return bool(self._acquire(keys=[self.key], args=[self.token, self.ttl_ms]))
+            held = bool(self._acquire(keys=[self.key], args=[self.token, self.ttl_ms]))
         except redis.RedisError as error:
+            self._held_until = 0.0
             raise TransientError(f"cannot acquire lease {self.key}: {error}") from error
+        self._held_until = asked_at + self.ttl_ms / 1000 if held else 0.0
+        return held
 
     def release(self) -> None:
         """Give the lease up if we hold it (someone else's lease is left alone).
@@ -89,6 +115,7 @@ class RedisLease:
         Raises:
             TransientError: Redis could not be reached (the lease then expires by itself).
         """
+        self._held_until = 0.0
         try:
             self._release(keys=[self.key], args=[self.token])
         except redis.RedisError as error:

@@ -220,6 +220,12 @@ class ApiSettings(BaseModel):
     console_session_hours: float = Field(
         default=12, gt=0, le=24 * 7, description="A login to the /admin console lasts this long."
     )
+    prometheus_port: int = Field(
+        default=9190, ge=0, description="/metrics port, served by gunicorn's master (0: off)."
+    )
+    prometheus_host: str = Field(
+        default="127.0.0.1", description="Metrics bind address (0.0.0.0 in containers)."
+    )
 
 
 class StepSettings(BaseModel):
@@ -255,7 +261,9 @@ class WorkerSettings(BaseModel):
 
     processes: int = Field(default=1, description="Worker processes.")
     threads: int = Field(default=8, description="Threads per process.")
-    prometheus_port: int = Field(default=9191, description="Dramatiq metrics port (0: off).")
+    prometheus_port: int = Field(
+        default=9191, ge=0, description="Health and metrics port (0: off)."
+    )
     prometheus_host: str = Field(
         default="127.0.0.1", description="Metrics bind address (0.0.0.0 in containers)."
     )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import falcon
 
 from infra.health import HealthMonitor
 from infra.intake import Intake
+from infra.metrics.api import ApiMetrics
 from infra.store.protocols import (
     CallQueries,
     JobLedger,
@@ -33,6 +34,7 @@ from producers.console.routes import add_console_routes
 from producers.errors import install_error_handling
 from producers.openapi import DocumentedRoutes
 from producers.ports import SimilarityIndex
+from producers.request_metrics import RequestMetrics
 from producers.resources.admin import (
     AuditResource,
     DeadLetterDeskPort,
@@ -85,6 +87,8 @@ class ApiDeps:
         sessions: The console's logins.
         console_session_s: How long a console login lasts.
         clock: Current unix time (fixed in tests).
+        metrics: Counts the answers and the webhooks (registered nowhere by default:
+            in production they count in the multiprocess files gunicorn's master serves).
     """
 
     max_body_bytes: int
@@ -110,11 +114,12 @@ class ApiDeps:
     sessions: ConsoleSessions
     console_session_s: float
     clock: Callable[[], float] = time.time
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
 
 
 def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app: every route, with problem+json errors everywhere."""
-    app = falcon.App()
+    """Build the WSGI app: every route, problem+json errors everywhere, every answer counted."""
+    app = falcon.App(middleware=[RequestMetrics(deps.metrics)])
     install_error_handling(app)
     routes = DocumentedRoutes(app)
     auth = BearerAuth(deps.tenants, deps.admin_token, deps.admins)

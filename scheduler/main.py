@@ -16,7 +16,9 @@ and works only while it holds it:
 APScheduler 3 cannot share a job store between processes (FIELD-NOTES), so the lease is
 what makes a second scheduler harmless. A tick that finds Redis unreachable logs one
 line and waits for the next. ``/healthz``, ``/readyz`` (ready while the broker answers)
-and ``/metrics`` are served on ``scheduler.prometheus_port``. SIGTERM/SIGINT shut the
+and ``/metrics`` are served on ``scheduler.prometheus_port``: the ticks and re-drives
+(``scheduler.metrics``) and, while this replica leads, the queues' state and the relay's
+backlog, read at each scrape (``infra.metrics.queue_state``). SIGTERM/SIGINT shut the
 scheduler down and release the lease.
 """
 
@@ -51,12 +53,15 @@ from infra.local_adapters import (
     embedded_in_use,
 )
 from infra.logs import configure_logging, get_logger
+from infra.metrics.queue_state import QueueStateCollector
+from infra.queue_report import PIPELINES
 from infra.settings import SchedulerSettings, Settings, load_settings
 from infra.store.engine import create_engine, ping
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import DatabaseNotMigrated, ensure_migrated
 from infra.store.slots import SqlSchedulerSlots
 from infra.ticks import TICKS, TickSpec, cron_of, trigger_of
+from scheduler.metrics import LAST_TICK, TICKS_RUN, TICKS_SKIPPED
 from scheduler.redrive import redrive_stalled
 from scheduler.relay import relay_once
 from scheduler.ticks import emit_due_slots
@@ -95,17 +100,24 @@ class LeaderTick:
         """Run one tick; return the work's count, or None when another process leads.
 
         A broker or database outage skips the tick with one warning line (held back
-        when it repeats): the next tick tries again.
+        when it repeats): the next tick tries again. A tick run as the leader is
+        counted, with its time (``scheduler.metrics``).
         """
         try:
             leading = self._lease.acquire()
             if leading != self.leading:
                 _log.info("scheduler.leadership", leading=leading, tick=self._name)
                 self.leading = leading
-            return self._work() if leading else None
+            if not leading:
+                return None
+            done = self._work()
         except TransientError as error:
+            TICKS_SKIPPED.labels(self._name).inc()
             _log.warning("scheduler.tick_skipped", tick=self._name, error=str(error))
             return None
+        TICKS_RUN.labels(self._name).inc()
+        LAST_TICK.labels(self._name).set_to_current_time()
+        return done
 
 
 def build_scheduler(
@@ -154,13 +166,13 @@ def build_scheduler(
     return scheduler
 
 
-def probe_server(settings: Settings, url: str, database: Callable[[], None]) -> ProbeServer:
+def probe_server(
+    settings: Settings, broker: BrokerProbe, database: Callable[[], None]
+) -> ProbeServer:
     """The scheduler's ``/healthz``, ``/readyz`` and ``/metrics`` (started by the caller)."""
     monitor = HealthMonitor(
         [
-            Dependency(
-                "broker", broker_label(settings), BrokerProbe(url, settings.health.timeout_s), True
-            ),
+            Dependency("broker", broker_label(settings), broker, True),
             Dependency("database", database_label(settings), database, required=False),
         ],
         interval_s=settings.health.interval_s,
@@ -199,9 +211,20 @@ def run(settings: Settings) -> None:
             socket_timeout_s=settings.broker.socket_timeout_s,
         )
         config = settings.scheduler
-        server = (
-            probe_server(settings, url, lambda: ping(engine)) if config.prometheus_port else None
+        probe = BrokerProbe(url, settings.health.timeout_s)
+        # Registered here, in this process's registry only: the queues' state is
+        # exported by the scheduler alone, and by the replica that leads.
+        collector = QueueStateCollector(
+            probe.client,
+            settings.broker.namespace,
+            PIPELINES,
+            ledger,
+            leading=lambda: lease.held,
         )
+        server = (
+            probe_server(settings, probe, lambda: ping(engine)) if config.prometheus_port else None
+        )
+        REGISTRY.register(collector)
         try:
             if server is not None:
                 server.start()
@@ -255,8 +278,10 @@ def run(settings: Settings) -> None:
             _release(lease)
             _log.info("scheduler.stopped")
         finally:
+            REGISTRY.unregister(collector)
             if server is not None:
                 server.stop()
+            probe.close()
             lease.close()
             publisher.close()
     finally:

@@ -11,22 +11,14 @@ after ``max_redrives`` the job is failed instead, saying why.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from contracts.errors import TransientError
 from infra.bus.publishing import Publisher
 from infra.logs import get_logger
 from infra.store.protocols import JobLedger
+from scheduler.metrics import GIVEN_UP, REDRIVEN
 from scheduler.relay import first_envelope
 
 _log = get_logger(__name__)
-
-REDRIVEN = Counter(
-    "switchboard_jobs_redriven_total", "Stalled jobs whose first message was republished."
-)
-GIVEN_UP = Counter(
-    "switchboard_jobs_stalled_failed_total", "Stalled jobs failed after their last re-drive."
-)
 
 
 def redrive_stalled(

@@ -13,25 +13,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from prometheus_client import Counter
-
 from infra.calendar import slots_to_emit
 from infra.intake import Intake
 from infra.logs import get_logger
 from infra.ticks import TickSpec, submit_tick
+from scheduler.metrics import SLOTS_EMITTED, SLOTS_SKIPPED
 
 _log = get_logger(__name__)
-
-TICKS_EMITTED = Counter(
-    "switchboard_scheduler_ticks_total",
-    "Tick slots emitted by this scheduler (duplicates of another replica's included).",
-    ["tick"],
-)
-SLOTS_SKIPPED = Counter(
-    "switchboard_scheduler_slots_skipped_total",
-    "Missed tick slots older than the grace window, not emitted.",
-    ["tick"],
-)
 
 
 class SlotBook(Protocol):
@@ -72,7 +60,7 @@ def emit_due_slots(
     for slot in due:
         admission = submit_tick(intake, spec, slot)
         slots.record_slot(spec.name, slot)
-        TICKS_EMITTED.labels(spec.name).inc()
+        SLOTS_EMITTED.labels(spec.name).inc()
         _log.info(
             "scheduler.tick",
             tick=spec.name,

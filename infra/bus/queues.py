@@ -15,14 +15,15 @@ not the hash.
 
 The oldest ready message is the head of ``ns:q`` (enqueue pushes on the right, fetch
 takes from the left). It became ready at its ``eta`` if it was delayed (a retry), else
-when it was enqueued (``message_timestamp``), both in ms.
+when it was enqueued (``message_timestamp``), both in ms (``ready_since_ms``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -118,13 +119,24 @@ def queue_depths(
     return depths
 
 
+def ready_since_ms(message_timestamp: int, options: Mapping[str, Any]) -> int:
+    """When a message became ready (unix ms): its eta if it had one, else its enqueue.
+
+    A retry or a deferred copy keeps its first ``message_timestamp`` and waits for its
+    ``eta``; it has been ready since then, not since the first enqueue.
+
+    Raises:
+        ValueError, TypeError: The eta is not a number.
+    """
+    return int(options.get("eta") or message_timestamp)
+
+
 def _ready_since(raw: bytes | str | None) -> int | None:
-    """When a stored message became ready (ms): its eta if it had one, else its enqueue."""
+    """When a stored message became ready (ms), from its payload."""
     if raw is None:  # fetched between the two round trips
         return None
     try:
         message = json.loads(raw)
-        options = message.get("options") or {}
-        return int(options.get("eta") or message["message_timestamp"])
+        return ready_since_ms(message["message_timestamp"], message.get("options") or {})
     except (ValueError, TypeError, KeyError, AttributeError):
         return None  # not Dramatiq's JSON: no age rather than a failed report

@@ -157,6 +157,7 @@ def _specs(run: DemoRun, *, port: int, broker_url: str, database_url: str) -> li
             "SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET": run.secret,
             "SWITCHBOARD_ADMIN_TOKEN": run.admin_token,
             # No fixed ports beside the API's: the demo may run beside `switchboard dev`.
+            "SWITCHBOARD_API__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_WORKER__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT": "0",
             "SWITCHBOARD_SCHEDULER__RELAY_INTERVAL_S": "1",

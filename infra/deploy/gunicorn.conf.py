@@ -7,9 +7,12 @@ pool, Redis) are created in each worker after the fork: ``preload_app`` stays of
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from infra.metrics.multiprocess import DIRECTORY_VARIABLE, mark_dead
 from producers.gunicorn_logs import GunicornLogger
+from producers.master_metrics import MasterMetrics
 from producers.serving import install_problem_errors
 
 # Requests gunicorn refuses itself (414, 400, 431) get problem+json, not an HTML page.
@@ -40,12 +43,25 @@ max_requests = 10_000
 max_requests_jitter = 1_000
 
 
+# The API's /metrics, served by the master on SWITCHBOARD_API__PROMETHEUS_PORT from the
+# workers' multiprocess files (producers.master_metrics). Nothing happens until on_starting.
+_metrics = MasterMetrics()
+
+
+def on_starting(server: Any) -> None:  # noqa: ARG001 (gunicorn's hook signature)
+    """Before binding and forking: empty the workers' metrics directory and serve it."""
+    _metrics.start()
+
+
+def on_exit(server: Any) -> None:  # noqa: ARG001 (gunicorn's hook signature)
+    """Stop serving metrics."""
+    _metrics.stop()
+
+
 def child_exit(server: Any, worker: Any) -> None:  # noqa: ARG001 (gunicorn's hook signature)
     """Drop a dead worker's live-gauge files when Prometheus runs in multiprocess mode."""
     # This file is read by gunicorn, not built from Settings; prometheus_client itself is
     # configured by this variable, so it is read here and nowhere else.
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # noqa: TID251
+    directory = os.environ.get(DIRECTORY_VARIABLE)  # noqa: TID251
     if directory:
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]
+        mark_dead(worker.pid, Path(directory))

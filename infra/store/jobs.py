@@ -23,6 +23,7 @@ from infra.store.records import (
     MessageRef,
     MessageStatus,
     PendingJob,
+    RelayBacklog,
     StalledJob,
 )
 from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
@@ -169,6 +170,18 @@ class SqlJobLedger:
             )
             for row in rows
         ]
+
+    def relay_backlog(self) -> RelayBacklog:
+        """How many accepted jobs ``pending`` would offer at any age, and the oldest's age.
+
+        One indexed read (``published_at``), cheap enough for every metrics scrape.
+        """
+        query = sa.select(sa.func.count(), sa.func.min(JOBS.c.created_at)).where(
+            JOBS.c.published_at.is_(None), JOBS.c.status == "queued"
+        )
+        with transaction(self._engine) as conn:
+            count, oldest = conn.execute(query).one()
+        return RelayBacklog(jobs=int(count), oldest_accepted_at=oldest)
 
     def stalled(self, *, idle_s: float, limit: int) -> list[StalledJob]:
         """Published, unfinished jobs whose last progress is older than ``idle_s``.

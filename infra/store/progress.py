@@ -20,6 +20,10 @@ a failed one becomes processing when it runs again (a replayed dead letter).
 
 Progress of a job that is not in the ledger (a message another service published
 without an inbox row) is not recorded: bookkeeping never fails the step itself.
+
+A ``JobObserver`` hears of each completion once it is committed, with the job's time
+since it was accepted: reports on a job are serialised, so exactly one report sees the
+job become ``completed`` (again after a replayed dead letter succeeds).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -73,17 +78,33 @@ class _Failure:
     dead_letter_id: str | None
 
 
+class JobObserver(Protocol):
+    """Hears of jobs completing (``infra.metrics.work.WorkMetrics`` in the worker)."""
+
+    def job_completed(self, pipeline: str, seconds: float) -> None:
+        """A job of ``pipeline`` completed ``seconds`` after it was accepted."""
+        ...
+
+
 class SqlJobProgress:
     """``JobProgress`` on the SQL store.
 
     Args:
         engine: The store's engine.
         clock: Returns the current aware time.
+        observer: Told of each completion after it commits; None tells nobody.
     """
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        observer: JobObserver | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._observer = observer
 
     def message_started(self, job_id: str, message: MessageRef) -> None:
         """Count an attempt; the message becomes processing (unless it completed)."""
@@ -196,6 +217,8 @@ class SqlJobProgress:
             job = conn.execute(
                 sa.select(
                     JOBS.c.status,
+                    JOBS.c.kind,
+                    JOBS.c.created_at,
                     JOBS.c.messages_total,
                     JOBS.c.messages_completed,
                     JOBS.c.messages_failed,
@@ -214,7 +237,11 @@ class SqlJobProgress:
                 dead_letter_id=failure.dead_letter_id if failure else None,
             )
             _record_children(conn, job_id, children, parent=message.key, now=now, counts=counts)
-            _write_job(conn, job_id, job.status, counts, now, started=started, failure=failure)
+            new_status = _write_job(
+                conn, job_id, job.status, counts, now, started=started, failure=failure
+            )
+        if self._observer is not None and new_status == "completed" and job.status != "completed":
+            self._observer.job_completed(job.kind, (now - job.created_at).total_seconds())
 
 
 def _write_message(
@@ -324,7 +351,7 @@ def _write_job(
     *,
     started: bool,
     failure: _Failure | None,
-) -> None:
+) -> JobStatus:
     status = derive_status(current, counts, started=started)
     values: dict[str, object] = {
         "status": status,
@@ -342,3 +369,4 @@ def _write_job(
     elif status != "failed":
         values |= {"error": None, "error_step": None, "dead_letter_id": None}
     conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(**values))
+    return status

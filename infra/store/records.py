@@ -107,6 +107,19 @@ class PendingJob:
 
 
 @dataclass(frozen=True)
+class RelayBacklog:
+    """The accepted jobs whose first message is not yet known to be published.
+
+    Attributes:
+        jobs: How many.
+        oldest_accepted_at: When the oldest of them was accepted (None: none waits).
+    """
+
+    jobs: int
+    oldest_accepted_at: datetime | None
+
+
+@dataclass(frozen=True)
 class StalledJob:
     """A published job that has not moved for longer than the stall threshold."""
 

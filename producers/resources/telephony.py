@@ -35,10 +35,13 @@ from infra.vendors import telephony_signing
 from producers.errors import unprocessable
 from producers.operations import CALLKARO, operation, returns
 from producers.payloads import parse_document, validate
+from producers.request_metrics import webhook_received, webhook_settled
 from producers.resources.webhooks import read_body, require_secret
 from producers.schemas.intake import CallUpdated, UnknownCall
 
 _log = get_logger(__name__)
+
+SOURCE = "callkaro"
 
 
 def _utc_if_naive(value: Any) -> Any:
@@ -138,6 +141,7 @@ class TelephonyWebhook:
         (``duplicate``), nor does a late one (``ignored``); a daily call that ended
         ``failed``, ``no_answer`` or ``busy`` gets its retry scheduled.
         """
+        webhook_received(req, SOURCE)
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret, "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET (or CALLKARO_WEBHOOK_SECRET)"
@@ -179,6 +183,7 @@ class TelephonyWebhook:
             )
             call = outcome.call
             _log.info("telephony event", status=event.status, outcome=outcome.outcome)
+            _settle(req, outcome.outcome)
             if call is None:
                 resp.media = UnknownCall(
                     success=False, error="Call not found", outcome=outcome.outcome
@@ -192,6 +197,17 @@ class TelephonyWebhook:
                 retry=None if outcome.retry is None else outcome.retry.id,
                 message=_MESSAGES[outcome.outcome],
             ).media()
+
+
+def _settle(req: falcon.Request, outcome: str) -> None:
+    if outcome == "applied":
+        webhook_settled(req, "accepted")
+    elif outcome == "unknown_call":
+        webhook_settled(req, "rejected", "unknown_call")
+    elif outcome == "duplicate":
+        webhook_settled(req, "duplicate")
+    else:
+        webhook_settled(req, "ignored")
 
 
 _MESSAGES = {

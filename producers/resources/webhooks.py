@@ -23,6 +23,7 @@ from producers import elevenlabs
 from producers.errors import ProblemError, unprocessable
 from producers.operations import ELEVENLABS, Param, operation, returns
 from producers.payloads import parse_document, validate
+from producers.request_metrics import webhook_received, webhook_settled
 from producers.schemas.intake import WebhookAccepted, WebhookDuplicate, WebhookIgnored
 
 SOURCE = "elevenlabs"
@@ -166,6 +167,7 @@ class CallEndedWebhook:
         transcript as a list of turns, or the older ``{"messages": [...]}``); unknown
         fields are ignored.
         """
+        webhook_received(req, SOURCE)
         body = read_body(req, self._max_body_bytes)
         secret = require_secret(
             self._secret,
@@ -182,17 +184,24 @@ class CallEndedWebhook:
         document = parse_document(body, max_depth=self._max_json_depth)
         event_type = validate(elevenlabs.EventHeader, document).type
         if event_type != elevenlabs.TRANSCRIPTION:
+            webhook_settled(req, "ignored")
             resp.media = WebhookIgnored(status="ignored", type=event_type).media()
             return
         data = validate(elevenlabs.TranscriptionEvent, document).data
         with bind_context(correlation_id=data.conversation_id):
-            self._accept(data, body, key, resp)
+            self._accept(data, body, key, req, resp)
 
     def _accept(
-        self, data: elevenlabs.CallData, body: bytes, key: str | None, resp: falcon.Response
+        self,
+        data: elevenlabs.CallData,
+        body: bytes,
+        key: str | None,
+        req: falcon.Request,
+        resp: falcon.Response,
     ) -> None:
         binding = self._tenants.agent(data.agent_id)
         if binding is None:
+            webhook_settled(req, "rejected", "unknown_agent")
             self._rejections.record_rejection(
                 source=SOURCE,
                 external_id=data.conversation_id,
@@ -218,6 +227,8 @@ class CallEndedWebhook:
                 idempotency_key=key,
             )
         )
+        # An Idempotency-Key sent again ("replayed") is a duplicate delivery too.
+        webhook_settled(req, "accepted" if admission.outcome == "accepted" else "duplicate")
         if admission.outcome == "duplicate":
             _log.info("duplicate webhook", job_id=admission.job_id)
             resp.media = WebhookDuplicate(

@@ -25,6 +25,7 @@ def _env(data_dir: Path) -> dict[str, str]:
         SWITCHBOARD_DATA_DIR=str(data_dir),
         SWITCHBOARD_API__WORKERS="1",
         SWITCHBOARD_WORKER__THREADS="2",
+        SWITCHBOARD_API__PROMETHEUS_PORT="0",
         SWITCHBOARD_WORKER__PROMETHEUS_PORT="0",
         SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
     )

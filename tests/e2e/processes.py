@@ -187,8 +187,10 @@ def stack_environment(
         SWITCHBOARD_DATABASE__URL=database_url,
         SWITCHBOARD_ELEVENLABS__WEBHOOK_SECRET=SECRET,
         SWITCHBOARD_ADMIN_TOKEN=ADMIN,
+        SWITCHBOARD_API__PROMETHEUS_PORT="0",
         SWITCHBOARD_WORKER__PROMETHEUS_PORT=str(worker_probes),
         SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
+        SWITCHBOARD_WORKER__PROCESSES="1",
         SWITCHBOARD_WORKER__THREADS="4",
         SWITCHBOARD_API__WORKERS="1",
         SWITCHBOARD_STEPS__MIN_BACKOFF_MS="200",
@@ -236,11 +238,10 @@ def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
             "Europe/London",
         )
         assert "sb_" in out
+        # Workers, processes and threads come from the settings: extra_env may change them.
         processes = {
-            "api": start_process("api", env, logs, "api", "--port", str(port), "--workers", "1"),
-            "worker": start_process(
-                "worker", env, logs, "worker", "--processes", "1", "--threads", "4"
-            ),
+            "api": start_process("api", env, logs, "api", "--port", str(port)),
+            "worker": start_process("worker", env, logs, "worker"),
             "scheduler": start_process("scheduler", env, logs, "scheduler"),
         }
         stack = Stack(

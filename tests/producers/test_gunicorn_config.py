@@ -140,6 +140,7 @@ def gunicorn_api(tmp_path_factory: pytest.TempPathFactory, redis_server_url: str
         SWITCHBOARD_DATA_DIR=str(tmp_path / "data"),
         SWITCHBOARD_DATABASE__URL=database_url,
         SWITCHBOARD_BROKER__URL=f"{redis_server_url.rstrip('/')}/{GUNICORN_REDIS_DB}",
+        SWITCHBOARD_API__PROMETHEUS_PORT="0",
         SWITCHBOARD_WORKER__PROMETHEUS_PORT="0",
         SWITCHBOARD_SCHEDULER__PROMETHEUS_PORT="0",
     )

@@ -86,3 +86,23 @@ def test_an_unreachable_redis_is_a_transient_error() -> None:
 def test_a_non_positive_ttl_is_rejected(client: redis.Redis) -> None:
     with pytest.raises(ValueError, match="positive"):
         RedisLease(client, KEY, 0)
+
+
+def test_held_says_whether_the_last_acquire_won_and_its_ttl_has_not_run_out(
+    client: redis.Redis,
+) -> None:
+    now = [1000.0]
+    first = RedisLease(client, KEY, 5, timer=lambda: now[0])
+    second = RedisLease(client, KEY, 5, timer=lambda: now[0])
+    assert (first.held, second.held) == (False, False)
+
+    assert (first.acquire(), second.acquire()) == (True, False)
+    assert (first.held, second.held) == (True, False)
+    now[0] += 4.9
+    assert first.held
+    now[0] += 0.2  # not renewed in time: it may have been taken over
+    assert not first.held
+
+    assert first.acquire()
+    first.release()
+    assert not first.held

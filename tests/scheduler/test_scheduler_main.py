@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import time
+
 import redis
+from prometheus_client import REGISTRY
 
 from contracts.errors import TransientError
 from infra.lease import RedisLease
@@ -79,3 +82,37 @@ def test_a_tick_that_cannot_reach_redis_is_skipped_without_raising() -> None:
 
     assert tick() is None
     assert (work.calls, tick.leading) == (0, False)
+
+
+def _ticks(name: str, metric: str = "switchboard_scheduler_ticks_total") -> float:
+    return REGISTRY.get_sample_value(metric, {"tick": name}) or 0.0
+
+
+def test_a_leaders_tick_is_counted_with_its_time_and_a_followers_is_not(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        leader = LeaderTick(RedisLease(client, "sb:scheduler:leader", 5), Work(), "test-led")
+        follower = LeaderTick(RedisLease(client, "sb:scheduler:leader", 5), Work(), "test-followed")
+        before = _ticks("test-led")
+
+        leader()
+        follower()
+    finally:
+        client.close()
+
+    assert _ticks("test-led") == before + 1
+    assert _ticks("test-followed") == 0
+    last = REGISTRY.get_sample_value(
+        "switchboard_scheduler_last_tick_timestamp_seconds", {"tick": "test-led"}
+    )
+    assert last is not None
+    assert abs(last - time.time()) < 60
+
+
+def test_a_skipped_tick_is_counted_as_skipped() -> None:
+    before = _ticks("test-down", "switchboard_scheduler_ticks_skipped_total")
+
+    LeaderTick(DownLease(), Work(), "test-down")()
+
+    assert _ticks("test-down", "switchboard_scheduler_ticks_skipped_total") == before + 1
+    assert _ticks("test-down") == 0

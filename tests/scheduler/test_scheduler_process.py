@@ -67,7 +67,16 @@ def test_the_scheduler_process_relays_a_pending_job_and_releases_its_lease_on_si
         assert httpx.get(f"{probes}/healthz", timeout=5).json() == {"status": "ok"}
         ready = httpx.get(f"{probes}/readyz", timeout=5)
         assert (ready.status_code, ready.json()["checks"]["broker"]["ok"]) == (200, True)
-        assert "switchboard_jobs_redriven_total" in httpx.get(f"{probes}/metrics", timeout=5).text
+        metrics = httpx.get(f"{probes}/metrics", timeout=5).text
+        assert "switchboard_jobs_redriven_total" in metrics
+        # Read at the scrape: the relayed message waits in its queue, the inbox is empty.
+        assert (
+            'switchboard_queue_ready_messages{pipeline="post_call",queue="calls.transcript"} 1.0'
+            in metrics
+        )
+        assert "switchboard_inbox_pending_jobs 0.0" in metrics
+        assert "switchboard_scheduler_leader 1.0" in metrics
+        assert 'switchboard_scheduler_ticks_total{tick="relay"}' in metrics
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0, (tmp_path / "scheduler.log").read_text()

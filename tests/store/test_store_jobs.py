@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
-from infra.store.records import AcceptedJob, InboxEntry, MessageRef, Tenant
+from infra.store.records import AcceptedJob, InboxEntry, MessageRef, RelayBacklog, Tenant
 from infra.store.tables import INTAKE_REJECTIONS, JOB_MESSAGES, JOBS
 from infra.store.tenants import SqlTenantDirectory
 from tests.builders import make_post_call_job
@@ -164,6 +164,25 @@ def test_published_or_started_jobs_are_not_pending(engine: sa.Engine, tenant: Te
     )
 
     assert [job.job_id for job in ledger.pending(min_age_s=0, limit=10)] == ["job-3"]
+
+
+def test_the_relay_backlog_counts_every_unpublished_queued_job_and_dates_the_oldest(
+    engine: sa.Engine, tenant: Tenant
+) -> None:
+    clock = FixedClock(T0)
+    ledger = SqlJobLedger(engine, clock=clock)
+    assert ledger.relay_backlog() == RelayBacklog(jobs=0, oldest_accepted_at=None)
+    for n in (1, 2, 3, 4):
+        _accept(ledger, tenant, conversation_id=f"conv-{n}", job_id=f"job-{n}")
+        clock.advance(timedelta(seconds=5))
+
+    ledger.mark_published("job-1")
+    ledger.fail_at_intake("job-2", error="no longer validates")
+
+    backlog = ledger.relay_backlog()
+    assert backlog == RelayBacklog(jobs=2, oldest_accepted_at=T0 + timedelta(seconds=10))
+    assert backlog.oldest_accepted_at is not None
+    assert backlog.oldest_accepted_at.tzinfo is not None
 
 
 def test_stalled_lists_published_unfinished_jobs_idle_too_long(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from infra.store.progress import SqlJobProgress
 from infra.store.records import ChildCounts, JobFailure, MessageRef, Tenant
 from infra.store.tables import JOB_MESSAGES, JOBS
 from tests.builders import make_inbox_entry, make_post_call_job
+from tests.fakes import FixedClock
 
 ROOT = MessageRef("tick:1", "emit_tick", 0)
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def _child(n: int) -> MessageRef:
@@ -321,3 +324,37 @@ def test_requeueing_a_message_that_had_not_failed_changes_nothing(
     assert progress.message_requeued(job, "no-such-key") is False
     assert _message(engine, first.key).status == "processing"
     assert _job(engine).status == "processing"
+
+
+class RecordingObserver:
+    """Keeps every completion it hears of."""
+
+    def __init__(self) -> None:
+        self.completed: list[tuple[str, float]] = []
+
+    def job_completed(self, pipeline: str, seconds: float) -> None:
+        self.completed.append((pipeline, seconds))
+
+
+def test_the_observer_hears_of_a_completion_once_with_the_time_since_acceptance(
+    engine: sa.Engine, tenant: Tenant
+) -> None:
+    clock = FixedClock(T0)
+    contract = make_post_call_job(job_id="job-1", tenant_id=tenant.id, conversation_id="conv-1")
+    SqlJobLedger(engine, clock=clock).accept(make_inbox_entry(contract, source="test"))
+    observer = RecordingObserver()
+    progress = SqlJobProgress(engine, clock=clock, observer=observer)
+    first, second = _first(tenant), MessageRef("analyzed", "analyze_call", 1)
+
+    clock.advance(timedelta(seconds=2))
+    progress.message_started("job-1", first)
+    progress.message_succeeded("job-1", first, children=[second])
+    progress.message_started("job-1", second)
+    assert observer.completed == []
+    clock.advance(timedelta(seconds=1.5))
+    progress.message_succeeded("job-1", second)
+    # Delivered again: the job stays completed and is not observed twice.
+    progress.message_started("job-1", second)
+    progress.message_succeeded("job-1", second)
+
+    assert observer.completed == [("post_call", 3.5)]
