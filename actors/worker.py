@@ -61,7 +61,7 @@ from infra.embedded import resolve_broker_url
 from infra.health import Dependency, HealthMonitor, ProbeServer
 from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
 from infra.logs import configure_logging, get_logger
-from infra.metrics.multiprocess import exposition, metrics_dir, start_fresh
+from infra.metrics.multiprocess import enable, exposition, metrics_dir, start_fresh
 from infra.metrics.outbound import CountedTelephony
 from infra.metrics.work import WorkMetrics
 from infra.settings import Settings, VendorLimits, load_settings
@@ -229,12 +229,18 @@ def worker_middleware(
         extra.append(MessageTimings(metrics))
         prometheus = _dramatiq_prometheus(settings)
 
+        serve = settings.worker.serve_probes
+
         class WorkerMetrics(prometheus.Prometheus):  # type: ignore[misc, name-defined]
-            """Dramatiq's metrics; our probe process serves them with health and readiness."""
+            """Dramatiq's metrics; our probe process serves them with health and readiness.
+
+            Under ``switchboard worker`` only the first process group forks the probe
+            process: every group counts in the same directory, one port serves them all.
+            """
 
             @property
             def forks(self) -> list[Callable[[], None]]:
-                return [serve_worker_probes]
+                return [serve_worker_probes] if serve else []
 
         extra.append(WorkerMetrics())
     return extra
@@ -282,13 +288,19 @@ def compose(
     return broker
 
 
+KEEP_METRICS = "--keep-metrics"
+"""``python -m actors`` option: count in the metrics directory without emptying it."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Dramatiq's worker command (``python -m actors``) with our logging.
 
     Args:
         argv: Dramatiq's arguments (default: the command line's), e.g.
             ``["actors.worker:setup", "--processes", "2"]``; ``--verbose`` has no
-            effect: the level is ``settings.log_level``.
+            effect: the level is ``settings.log_level``. ``--keep-metrics`` (ours, not
+            Dramatiq's) leaves the metrics directory as it is, for a supervisor that
+            emptied it once for several process groups.
 
     Returns:
         Dramatiq's exit code.
@@ -296,9 +308,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
     configure_logging(settings, process="worker", filters=[RedactMessages()])
+    kept = KEEP_METRICS in args
+    args = [arg for arg in args if arg != KEEP_METRICS]
     if settings.worker.prometheus_port > 0:
-        # Before the fork: the worker processes inherit an empty directory to count in.
-        start_fresh(worker_metrics_dir(settings))
+        # Before the fork: the worker processes inherit a directory to count in, empty
+        # unless a supervisor (``switchboard worker``) emptied it for every group.
+        directory = worker_metrics_dir(settings)
+        if kept:
+            enable(directory)
+        else:
+            start_fresh(directory)
     # Dramatiq reloads on SIGHUP by exec'ing sys.argv: make that this same command.
     sys.argv = [sys.executable, "-m", "actors", *args]
     parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]

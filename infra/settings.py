@@ -267,6 +267,11 @@ class WorkerSettings(BaseModel):
     prometheus_host: str = Field(
         default="127.0.0.1", description="Metrics bind address (0.0.0.0 in containers)."
     )
+    serve_probes: bool = Field(
+        default=True,
+        description="Serve the port from this process group; switchboard worker turns it off "
+        "in all groups but the first.",
+    )
 
 
 class CheckpointSettings(BaseModel):

@@ -42,12 +42,17 @@ def api_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
     ]
 
 
-def worker_argv(*, processes: int, threads: int) -> list[str]:
+KEEP_METRICS = "--keep-metrics"
+"""Tells ``python -m actors`` not to empty the metrics directory (``actors.worker``)."""
+
+
+def worker_argv(*, processes: int, threads: int, keep_metrics: bool = False) -> list[str]:
     """The dramatiq worker running the registered actors, with our logging."""
     return [
         sys.executable,
         "-m",
         "actors",
+        *([KEEP_METRICS] if keep_metrics else []),
         WORKER_SETUP,
         "--processes",
         str(processes),

@@ -1,14 +1,20 @@
 """``switchboard api | worker | scheduler | dev``: run the platform's processes.
 
-With a configured broker URL a single process is exec'd (it becomes the process a
-container supervises). Without one, the embedded Valkey of the data directory is reused
-when it runs, or started; a server started here is owned by this command, so the child
-then runs under the supervisor and the server stops when it exits.
+With a configured broker URL the api and the scheduler are exec'd (each becomes the
+process a container supervises). Without one, the embedded Valkey of the data directory
+is reused when it runs, or started; a server started here is owned by this command, so
+the child then runs under the supervisor and the server stops when it exits.
+
+The worker always runs under a supervisor (``infra.cli.stack``): one Dramatiq process
+group per worker process, each restarted on its own when it dies. Dramatiq's own main
+process stops every worker process when one of them is killed (the OOM killer's
+SIGKILL), which would abandon the others' messages to the heartbeat timeout.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +29,8 @@ from infra.cli.stack import ProcessSpec, Stack, child_env
 from infra.cli.store import migrated_engine
 from infra.embedded import EmbeddedValkey, ensure_server
 from infra.local_adapters import LocalAdapterRefused, check_embedded
-from infra.logs import configure_logging
+from infra.logs import configure_logging, json_logs
+from infra.metrics.multiprocess import clean, metrics_dir, sweep_dead
 from infra.settings import ApiSettings, Settings, WorkerSettings, load_settings
 from infra.store.engine import redact
 from infra.store.migrate import upgrade
@@ -52,9 +59,47 @@ def stack_env(settings: Settings, url: str) -> dict[str, str]:
     )
 
 
-def _run(name: str, argv: list[str], settings: Settings) -> None:
-    # This process becomes the role's process (exec): it logs like it from the start,
-    # so with JSON logs on its errors and Alembic's lines are JSON lines too.
+def worker_groups(
+    settings: Settings, env: dict[str, str], *, processes: int, threads: int
+) -> list[ProcessSpec]:
+    """One restartable Dramatiq process group per worker process.
+
+    The metrics directory is emptied once, here, for every group; the groups count in
+    it without emptying it, and only the first serves the probe port.
+    """
+    if settings.worker.prometheus_port > 0:
+        clean(metrics_dir(settings.data_dir, "worker"))
+    argv = worker_argv(processes=1, threads=threads, keep_metrics=True)
+    return [
+        ProcessSpec(
+            "worker" if processes == 1 else f"worker-{group}",
+            argv,
+            env if group == 1 else {**env, "SWITCHBOARD_WORKER__SERVE_PROBES": "false"},
+            restart=True,
+        )
+        for group in range(1, processes + 1)
+    ]
+
+
+def bury(settings: Settings) -> None:
+    """After a worker group died: its processes' live gauges stop counting."""
+    if settings.worker.prometheus_port > 0:
+        sweep_dead(metrics_dir(settings.data_dir, "worker"))
+
+
+Children = Callable[[dict[str, str]], list[ProcessSpec]]
+"""The specs of a role's processes, given their environment."""
+
+
+def _run(
+    name: str,
+    settings: Settings,
+    children: Children,
+    *,
+    on_death: Callable[[ProcessSpec], None] | None = None,
+) -> None:
+    # This process becomes the role's process (exec) or its supervisor: it logs like it
+    # from the start, so with JSON logs on its errors and Alembic's lines are JSON too.
     configure_logging(settings, process=name)
     # The process refuses an un-migrated database and a refused local broker or
     # database too, but deep in a traceback (and, under gunicorn, once per worker):
@@ -66,16 +111,22 @@ def _run(name: str, argv: list[str], settings: Settings) -> None:
     with migrated_engine(settings):
         pass
     url, owned = broker_url(settings)
-    env = stack_env(settings, url)
-    if owned is None:
+    specs = children(stack_env(settings, url))
+    if owned is None and len(specs) == 1 and not specs[0].restart:
+        argv, env = specs[0].argv, specs[0].env
         os.execvpe(argv[0], argv, env)  # noqa: S606 (replace the CLI with the process)
     try:
-        stack = Stack([ProcessSpec(name, argv, env)], out())
+        stack = Stack(specs, out(), on_death=on_death, prefix=not json_logs(settings))
         stack.start()
         code = stack.supervise()
     finally:
-        owned.stop()
+        if owned is not None:
+            owned.stop()
     raise typer.Exit(code)
+
+
+def _single(name: str, argv: list[str]) -> Children:
+    return lambda env: [ProcessSpec(name, argv, env)]
 
 
 # What the settings fall back to without SWITCHBOARD_API__* and SWITCHBOARD_WORKER__*:
@@ -126,7 +177,7 @@ def api(
         workers=workers or settings.api.workers,
         threads=threads or settings.api.threads,
     )
-    _run("api", argv, settings)
+    _run("api", settings, _single("api", argv))
 
 
 def worker(
@@ -147,18 +198,20 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run the Dramatiq worker (the pipeline actors)."""
+    """Run the Dramatiq worker (the pipeline actors), each process restarted if it dies."""
     settings = load_settings()
-    argv = worker_argv(
-        processes=processes or settings.worker.processes,
-        threads=threads or settings.worker.threads,
-    )
-    _run("worker", argv, settings)
+    count = processes or settings.worker.processes
+    per_process = threads or settings.worker.threads
+
+    def groups(env: dict[str, str]) -> list[ProcessSpec]:
+        return worker_groups(settings, env, processes=count, threads=per_process)
+
+    _run("worker", settings, groups, on_death=lambda _spec: bury(settings))
 
 
 def scheduler() -> None:
     """Run the scheduler (inbox relay and ticks)."""
-    _run("scheduler", scheduler_argv(), load_settings())
+    _run("scheduler", load_settings(), _single("scheduler", scheduler_argv()))
 
 
 def migrate(settings: Settings) -> None:
@@ -184,6 +237,9 @@ def dev(
         migrate(settings)
         console.print(f"database: {redact(settings.database_url)} (migrated)")
         env = stack_env(settings, url)
+        workers = worker_groups(
+            settings, env, processes=settings.worker.processes, threads=settings.worker.threads
+        )
         specs = [
             ProcessSpec(
                 "api",
@@ -195,15 +251,16 @@ def dev(
                 ),
                 env,
             ),
-            ProcessSpec(
-                "worker",
-                worker_argv(processes=settings.worker.processes, threads=settings.worker.threads),
-                env,
-            ),
+            *workers,
             ProcessSpec("scheduler", scheduler_argv(), env),
         ]
         console.print(f"api on http://{settings.api.host}:{port} — Ctrl-C stops everything")
-        stack = Stack(specs, console)
+        stack = Stack(
+            specs,
+            console,
+            on_death=lambda _spec: bury(settings),
+            prefix=not json_logs(settings),
+        )
         stack.start()
         code = stack.supervise()
     finally:

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -98,6 +98,11 @@ class Stack:
     specs: list[ProcessSpec]
     console: Console
     stop_timeout_s: float = 15.0
+    on_death: Callable[[ProcessSpec], None] | None = None
+    """Called when a restartable child is found dead, before it is started again."""
+    prefix: bool = True
+    """Echo children's lines behind ``[name]``; False passes them through as they are
+    (JSON logs: each line already names its process, and must stay one JSON object)."""
     _children: list[_Child] = field(default_factory=list)
 
     def __enter__(self) -> Stack:
@@ -145,6 +150,9 @@ class Stack:
         with stream:
             for raw in iter(stream.readline, b""):
                 line = raw.decode(errors="replace").rstrip("\n")
+                if not self.prefix:
+                    self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+                    continue
                 self.console.print(
                     Text.assemble((f"[{child.spec.name}] ", style), line),
                     highlight=False,
@@ -189,6 +197,8 @@ class Stack:
                 # Whatever it left behind in its group goes with it.
                 _signal_group(child.process.pid, signal.SIGKILL)
                 self._close(child)
+                if self.on_death is not None:
+                    self.on_death(child.spec)
             elif now >= child.restart_at:
                 fresh = self._spawn(child.spec)
                 fresh.backoff_s = child.backoff_s

@@ -25,6 +25,7 @@ The scheduler is one process: it serves its registry directly and writes no file
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -76,3 +77,34 @@ def exposition(directory: Path) -> tuple[str, bytes]:
 def mark_dead(pid: int, directory: Path) -> None:
     """Stop counting a dead child's live gauges (its counters and histograms stay)."""
     mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+def sweep_dead(directory: Path) -> list[int]:
+    """Mark dead every process whose files are here but which no longer runs.
+
+    For a supervisor that restarts a process group killed with SIGKILL (no clean
+    shutdown marked its processes dead): their live gauges stop counting. Returns the
+    pids marked.
+    """
+    pids = {
+        int(match[1])
+        for path in directory.glob("*.db")
+        if (match := _PID.search(path.name)) is not None
+    }
+    dead = [pid for pid in sorted(pids) if not _running(pid)]
+    for pid in dead:
+        mark_dead(pid, directory)
+    return dead
+
+
+_PID = re.compile(r"_(\d+)\.db$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

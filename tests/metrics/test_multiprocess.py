@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.metrics.multiprocess import DIRECTORY_VARIABLE, clean, exposition, mark_dead
+from infra.metrics.multiprocess import (
+    DIRECTORY_VARIABLE,
+    clean,
+    exposition,
+    mark_dead,
+    sweep_dead,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 30
@@ -139,3 +145,25 @@ def test_cleaning_drops_a_previous_runs_files(directory: Path) -> None:
 
     assert list(directory.iterdir()) == []
     assert samples(directory) == {}
+
+
+def test_sweeping_marks_only_processes_that_no_longer_run(tmp_path: Path) -> None:
+    gone_pid = _exited_pid()
+    for name in (
+        f"gauge_livesum_{gone_pid}.db",
+        f"counter_{gone_pid}.db",
+        f"gauge_livesum_{os.getpid()}.db",
+    ):
+        (tmp_path / name).write_bytes(b"")
+
+    assert sweep_dead(tmp_path) == [gone_pid]
+
+    left = sorted(path.name for path in tmp_path.iterdir())
+    # Its live gauge goes; its counter keeps counting; a running process is untouched.
+    assert left == sorted([f"counter_{gone_pid}.db", f"gauge_livesum_{os.getpid()}.db"])
+
+
+def _exited_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
