@@ -43,22 +43,11 @@ class DeadLetterEntry(Answer):
     payload: Any = Field(description="The message's payload (a contract's JSON).")
 
 
-class DeadLetterDetail(Answer):
-    """A dead letter in full."""
+class DeadLetterDetail(DeadLetterEntry):
+    """A dead letter in full: what the list shows, with its traceback and options."""
 
-    id: str = Field(description="The message id (stable across retries).")
-    queue: str = Field(description="The queue it died on.")
-    actor: str = Field(description="The step it was for.")
-    contract: OptionText = Field(description="The contract its message names.")
-    dead_at: Moment = Field(description="When it was dead-lettered.")
-    job_id: OptionText = Field(description="Its job.")
-    tenant_id: OptionText = Field(description="Its tenant.")
-    attempts: int | None = Field(description="Attempts before it died.")
-    exception_type: str | None = Field(description="The last error's type.")
-    exception_message: str | None = Field(description="The last error's message.")
     traceback: str | None = Field(description="The last error's traceback.")
     options: dict[str, Any] = Field(description="The message's options.")
-    payload: Any = Field(description="The message's payload (a contract's JSON).")
 
 
 class DeadLetters(Answer):
