@@ -80,8 +80,10 @@ class Outcomes:
 
 @contextmanager
 def stalled_clients(port: int, count: int) -> Iterator[list[socket.socket]]:
-    """``count`` connections to 127.0.0.1:``port`` that stall, half in the head, half in
-    the body; closed on the way out."""
+    """Open ``count`` connections to 127.0.0.1:``port`` that stall; close them on the way out.
+
+    Even ones stall in the request head, odd ones in the body.
+    """
     sockets: list[socket.socket] = []
     try:
         for n in range(count):
@@ -99,18 +101,18 @@ def wait_outcomes(sockets: list[socket.socket], since: float, timeout_s: float) 
     outcomes = Outcomes()
     with selectors.DefaultSelector() as selector:
         for sock in sockets:
-            selector.register(sock, selectors.EVENT_READ)
+            selector.register(sock, selectors.EVENT_READ, sock)
         deadline = time.monotonic() + timeout_s
         while selector.get_map() and (left := deadline - time.monotonic()) > 0:
             for key, _ in selector.select(left):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                sock = key.data
                 selector.unregister(sock)
                 outcomes.ended_after_s.append(time.monotonic() - since)
                 answer = _read_to_end(sock)
                 outcomes.first_answers.append(answer)
                 outcomes.kinds[_kind(answer)] += 1
-        outcomes.kinds["open"] += len(selector.get_map())
+        if selector.get_map():
+            outcomes.kinds["open"] += len(selector.get_map())
     return outcomes
 
 
@@ -196,7 +198,7 @@ def main() -> None:
         ended = sorted(outcomes.ended_after_s)
         console.print(
             f"stalled clients: {dict(outcomes.kinds)}"
-            + (f", ended after {ended[0]:.1f}–{ended[-1]:.1f} s" if ended else "")
+            + (f", ended after {ended[0]:.1f} to {ended[-1]:.1f} s" if ended else "")
         )
 
 
