@@ -19,7 +19,6 @@ accepted. A client that goes away mid-request gets nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import h11
@@ -117,7 +116,7 @@ async def read_request(
         method=event.method.decode("ascii", "replace"),
         path=event.target.split(b"?", 1)[0].decode("latin-1"),
         user_agent=_header(event, b"user-agent"),
-        started=time.monotonic(),
+        started=begun.started,
     )
     _check(event, line, limits)
     if conn.they_are_waiting_for_100_continue:

@@ -127,9 +127,11 @@ def _serialize(client: h11.Connection, request: BufferedRequest, peer: Peer) -> 
     }
     dropped = HOP_BY_HOP | connection_named | {b"content-length", b"x-forwarded-for"}
     headers = [(n, v) for n, v in event.headers.raw_items() if n.lower() not in dropped]
-    names = {name for name, _ in event.headers}
+    names = {name.lower() for name, _ in headers}
     if b"host" not in names:
-        headers.append((b"Host", f"{peer.local[0]}:{peer.local[1]}".encode()))
+        host, port = peer.local
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        headers.append((b"Host", authority.encode()))
     forwarded = [v for n, v in event.headers if n == b"x-forwarded-for"]
     headers.append((b"X-Forwarded-For", b", ".join([*forwarded, peer.client[0].encode()])))
     if b"x-forwarded-proto" not in names:
