@@ -210,13 +210,37 @@ class DailyCallsSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """The HTTP producers (Falcon on gunicorn)."""
+    """The HTTP producers (Falcon on gunicorn) and the edge in front of them (``infra.edge``)."""
 
     host: str = Field(default="127.0.0.1", description="Bind address.")
     port: int = Field(default=8000, description="Bind port.")
     workers: int = Field(default=2, description="gunicorn worker processes.")
     threads: int = Field(default=4, description="Threads per gunicorn worker.")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Larger bodies get 413.")
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=8 * 1024,
+        description="Larger request heads get 431 (414 when the request line alone is).",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request head not whole this long after its start: 408."
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A body not whole this long after its head: 408; also bounds reading answers.",
+    )
+    keepalive_s: float = Field(
+        default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    answer_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="The app's answer not started this long after the request: 504.",
+    )
+    max_connections: int = Field(
+        default=512, ge=1, description="Client connections held at once; more are answered 503."
+    )
     console_session_hours: float = Field(
         default=12, gt=0, le=24 * 7, description="A login to the /admin console lasts this long."
     )

@@ -1,8 +1,8 @@
 """Command lines of the stack's processes, shared by the CLI commands and the demo.
 
-The api command names the WSGI app as a string (``producers.wsgi:application()``) and
-the worker its setup function (``actors.worker:setup``): infra never imports the
-processes it starts.
+The api command runs the edge (``infra.edge``), which starts gunicorn behind it. gunicorn
+names the WSGI app as a string (``producers.wsgi:application()``) and the worker its
+setup function (``actors.worker:setup``): infra never imports the processes it starts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,28 @@ def gunicorn_config() -> Path:
 
 
 def api_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
-    """The gunicorn command serving the producers."""
+    """The API: the edge on ``host:port``, which reads requests whole, and gunicorn behind it."""
+    return [
+        sys.executable,
+        "-m",
+        "infra.edge",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
+
+
+def gunicorn_argv(*, bind: str, workers: int, threads: int) -> list[str]:
+    """The gunicorn command serving the producers on ``bind``, behind the edge.
+
+    The edge opens each connection with a PROXY protocol v1 line naming the client, so
+    gunicorn reads it (``--proxy-protocol v1``) and logs the client's address.
+    """
     return [
         sys.executable,
         "-m",
@@ -33,7 +54,9 @@ def api_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
         "-c",
         str(gunicorn_config()),
         "--bind",
-        f"{host}:{port}",
+        bind,
+        "--proxy-protocol",
+        "v1",
         "--workers",
         str(workers),
         "--threads",

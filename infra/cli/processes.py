@@ -169,7 +169,7 @@ def api(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP producers with gunicorn."""
+    """Serve the HTTP producers: an edge that reads requests whole, gunicorn behind it."""
     settings = load_settings()
     argv = api_argv(
         host=host or settings.api.host,

@@ -1,7 +1,9 @@
 """gunicorn configuration of the Switchboard API (``switchboard api`` passes it with ``-c``).
 
-bind, workers and threads come from the ``switchboard api`` command line. Clients (DB
-pool, Redis) are created in each worker after the fork: ``preload_app`` stays off.
+gunicorn runs behind the edge (``infra.edge``), which reads each request whole before
+forwarding it: bind (a private unix socket), the PROXY protocol, workers and threads
+come from the command line the edge builds (``infra.cli.launch.gunicorn_argv``). Clients
+(DB pool, Redis) are created in each worker after the fork: ``preload_app`` stays off.
 """
 
 from __future__ import annotations

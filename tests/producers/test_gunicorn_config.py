@@ -127,7 +127,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def gunicorn_api(tmp_path_factory: pytest.TempPathFactory, redis_server_url: str) -> Iterator[int]:
-    """The real API served by gunicorn with the packaged config; yields its port.
+    """The real API as ``switchboard api`` runs it: the edge (``infra.edge``) and
+    gunicorn with the packaged config behind it; yields its port.
 
     One process serves the module's tests (each boot takes seconds). It publishes
     nothing, so a database of the session's Valkey no other test uses is enough.
@@ -199,7 +200,7 @@ def test_gunicorn_answers_a_request_line_over_its_limit_with_a_414_problem(
     [b"this line has no colon", b"Bad Name: value", b"X-Ctl: a\x00b"],
     ids=["no-colon", "space-in-name", "nul-in-value"],
 )
-def test_gunicorn_answers_a_malformed_header_line_with_a_400_problem(
+def test_the_edge_answers_a_malformed_header_line_with_a_400_problem(
     gunicorn_api: int, header_line: bytes
 ) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: api\r\n" + header_line + b"\r\n\r\n"

@@ -1,0 +1,15 @@
+"""Fixtures of the edge tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from structlog.testing import capture_logs
+
+
+@pytest.fixture(autouse=True)
+def _quiet_access_lines() -> Iterator[None]:
+    """Keep the edge's access lines, logged from its loop thread, out of the test output."""
+    with capture_logs():
+        yield

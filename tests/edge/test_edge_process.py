@@ -1,0 +1,45 @@
+"""``python -m infra.edge``, the API process: it fails fast, and never alone.
+
+The API serving requests through the edge and gunicorn together runs in
+``tests/producers/test_gunicorn_config.py``, ``tests/test_json_logs.py`` and
+``tests/e2e/test_slow_clients.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from infra.cli.launch import api_argv, gunicorn_argv
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path / "data"), SWITCHBOARD_LOG_FORMAT="json")
+    return env
+
+
+def test_a_port_in_use_stops_the_api_before_gunicorn_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = api_argv(host="127.0.0.1", port=port, workers=1, threads=1)
+
+        done = subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert [(line["event"], line["port"]) for line in lines] == [("cannot listen", port)]
+    assert "gunicorn" not in done.stdout + done.stderr
+
+
+def test_gunicorn_listens_only_where_the_edge_says_and_reads_its_proxy_line() -> None:
+    argv = gunicorn_argv(bind="unix:/run/private/gunicorn.sock", workers=2, threads=4)
+
+    assert argv[argv.index("--bind") + 1] == "unix:/run/private/gunicorn.sock"
+    assert argv[argv.index("--proxy-protocol") + 1] == "v1"
+    assert argv[-1] == "producers.wsgi:application()"
