@@ -90,6 +90,8 @@ class JobRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
         sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # Retention walks each kind's finished jobs oldest first (infra.store.retention).
+        sa.Index("ix_jobs_kind_status_updated_at", "kind", "status", "updated_at"),
     )
 
     id: str = Field(primary_key=True)
@@ -148,7 +150,7 @@ class IntakeRejectionRow(SQLModel, table=True):
     external_id: str | None = None
     reason: str = Field(sa_type=sa.Text)
     payload: str = Field(sa_type=sa.Text)
-    created_at: datetime = Field(sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime, index=True)
 
 
 class CallLogRow(SQLModel, table=True):
@@ -267,6 +269,7 @@ class OutboundCallRow(SQLModel, table=True):
         ),
         sa.Index("ix_outbound_calls_status_due_at", "status", "due_at"),
         sa.Index("ix_outbound_calls_job_id_status", "job_id", "status"),
+        sa.Index("ix_outbound_calls_updated_at", "updated_at"),
     )
 
     id: str = Field(primary_key=True)
@@ -305,7 +308,7 @@ class CallEventRow(SQLModel, table=True):
     outcome: str
     deliveries: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     payload: dict[str, Any] = Field(sa_type=sa.JSON)
-    received_at: datetime = Field(sa_type=UtcDateTime)
+    received_at: datetime = Field(sa_type=UtcDateTime, index=True)
 
 
 class SchedulerSlotRow(SQLModel, table=True):
