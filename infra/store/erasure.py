@@ -1,0 +1,206 @@
+"""Deleting one call's or one user's rows, on request (``forget``) or when they expire.
+
+The one definition of what a call owns in the SQL store, shared by ``switchboard
+forget call`` and by retention (``infra.store.retention``). A call is keyed by
+(tenant, conversation id) and owns:
+
+- its jobs (kinds ``post_call`` and ``health_check``, correlated by the conversation
+  id), whose first payload holds the webhook's transcript, and their step rows;
+- its call log (summary, topics, analysis), health answers and callback;
+- the callback calls placed for it (outbound calls of purpose ``callback``) and their
+  telephony status events.
+
+A user owns their row, their daily calls and those calls' status events. Their
+vectors are in the vector index (``infra.call_vectors``), their dead letters in the
+broker (``infra.erasure``). The audit log is never touched here.
+
+Functions taking a connection run inside the caller's transaction; ``dry_run`` counts
+what would go under the same conditions and deletes nothing. Counts are rows per
+``Tally`` label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from infra.store.calls import CALL_KINDS
+from infra.store.engine import transaction
+from infra.store.tables import (
+    CALL_EVENTS,
+    CALL_LOGS,
+    CALLBACKS,
+    HEALTH_ANSWERS,
+    INTAKE_REJECTIONS,
+    JOB_MESSAGES,
+    JOBS,
+    OUTBOUND_CALLS,
+    USERS,
+)
+
+Tally = Counter[str]
+"""Rows deleted (or, in a dry run, that would be) per label: ``jobs``, ``job steps`` …"""
+
+FINISHED_JOBS = ("completed", "failed")
+"""Job statuses nothing will change any more (a replay may revive a failed one)."""
+
+
+class CallKey(NamedTuple):
+    """A call: the tenant and the voice platform's conversation id."""
+
+    tenant_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class UserAnchor:
+    """What erasing a user needs to know about them.
+
+    Attributes:
+        user_id: The user's id.
+        tenant_id: Their tenant.
+        phone: Their number (E.164): calls from or to it are theirs too.
+    """
+
+    user_id: str
+    tenant_id: str
+    phone: str
+
+
+def remove(conn: sa.Connection, table: sa.Table, where: Any, *, dry_run: bool) -> int:
+    """Delete the rows of ``table`` matching ``where`` (count them in a dry run)."""
+    if dry_run:
+        count = sa.select(sa.func.count()).select_from(table).where(where)
+        return int(conn.execute(count).scalar_one())
+    return int(conn.execute(sa.delete(table).where(where)).rowcount)
+
+
+def keyed_by(
+    tenant: sa.ColumnElement[Any], conversation: sa.ColumnElement[Any], keys: Sequence[CallKey]
+) -> sa.ColumnElement[bool]:
+    """``(tenant, conversation) IN keys``."""
+    return sa.tuple_(tenant, conversation).in_([tuple(key) for key in keys])
+
+
+def call_jobs(keys: Sequence[CallKey]) -> sa.ColumnElement[bool]:
+    """The jobs of these calls."""
+    return sa.and_(
+        JOBS.c.kind.in_(list(CALL_KINDS)), keyed_by(JOBS.c.tenant_id, JOBS.c.correlation_id, keys)
+    )
+
+
+def delete_outbound_calls(conn: sa.Connection, where: Any, *, dry_run: bool) -> Tally:
+    """Delete the outbound calls matching ``where`` and their status events."""
+    tally: Tally = Counter()
+    ids = sa.select(OUTBOUND_CALLS.c.id).where(where).scalar_subquery()
+    tally["call events"] += remove(
+        conn, CALL_EVENTS, CALL_EVENTS.c.call_id.in_(ids), dry_run=dry_run
+    )
+    tally["outbound calls"] += remove(conn, OUTBOUND_CALLS, where, dry_run=dry_run)
+    return tally
+
+
+def delete_call_rows(conn: sa.Connection, keys: Sequence[CallKey], *, dry_run: bool) -> Tally:
+    """Delete every row the calls own (see the module docstring); count them."""
+    tally: Tally = Counter()
+    if not keys:
+        return tally
+    job_ids = sa.select(JOBS.c.id).where(call_jobs(keys)).scalar_subquery()
+    tally["job steps"] += remove(
+        conn, JOB_MESSAGES, JOB_MESSAGES.c.job_id.in_(job_ids), dry_run=dry_run
+    )
+    tally["jobs"] += remove(conn, JOBS, call_jobs(keys), dry_run=dry_run)
+    for label, table in (
+        ("call logs", CALL_LOGS),
+        ("health answers", HEALTH_ANSWERS),
+        ("callbacks", CALLBACKS),
+    ):
+        where = keyed_by(table.c.tenant_id, table.c.conversation_id, keys)
+        tally[label] += remove(conn, table, where, dry_run=dry_run)
+    callback_calls = sa.and_(
+        OUTBOUND_CALLS.c.purpose == "callback",
+        keyed_by(OUTBOUND_CALLS.c.tenant_id, OUTBOUND_CALLS.c.conversation_id, keys),
+    )
+    tally += delete_outbound_calls(conn, callback_calls, dry_run=dry_run)
+    return tally
+
+
+class SqlErasure:
+    """Erasing one call or one user from the SQL store, each in one transaction.
+
+    Raises (every method):
+        TransientError: The database is unavailable.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def jobs_in_flight(self, key: CallKey) -> list[str]:
+        """Ids of the call's jobs still queued or processing (its pipeline would redo rows)."""
+        query = (
+            sa.select(JOBS.c.id)
+            .where(call_jobs([key]), JOBS.c.status.not_in(FINISHED_JOBS))
+            .order_by(JOBS.c.id)
+        )
+        with transaction(self._engine) as conn:
+            return list(conn.execute(query).scalars())
+
+    def delete_call(self, key: CallKey) -> Tally:
+        """Delete the call's rows and the intake rejections of its conversation id.
+
+        Rejections carry no tenant (their agent was unknown), so every rejection of the
+        conversation id goes.
+        """
+        with transaction(self._engine) as conn:
+            tally = delete_call_rows(conn, [key], dry_run=False)
+            tally["intake rejections"] += remove(
+                conn,
+                INTAKE_REJECTIONS,
+                INTAKE_REJECTIONS.c.external_id == key.conversation_id,
+                dry_run=False,
+            )
+        return +tally
+
+    def user(self, user_id: str) -> UserAnchor | None:
+        """The user, or None when there is none (any more)."""
+        query = sa.select(USERS.c.id, USERS.c.tenant_id, USERS.c.phone).where(USERS.c.id == user_id)
+        with transaction(self._engine) as conn:
+            row = conn.execute(query).first()
+        return None if row is None else UserAnchor(row.id, row.tenant_id, row.phone)
+
+    def calls_of_number(self, tenant_id: str, phone: str) -> list[CallKey]:
+        """The tenant's calls from or to ``phone``: their jobs' caller number, or callbacks'.
+
+        A scan of the tenant's call jobs (the number is inside the payload): an erasure
+        request is rare, and the number is not worth an index of its own.
+        """
+        caller = JOBS.c.payload["caller_number"].as_string()
+        from_jobs = sa.select(JOBS.c.tenant_id, JOBS.c.correlation_id).where(
+            JOBS.c.tenant_id == tenant_id, JOBS.c.kind.in_(list(CALL_KINDS)), caller == phone
+        )
+        from_callbacks = sa.select(CALLBACKS.c.tenant_id, CALLBACKS.c.conversation_id).where(
+            CALLBACKS.c.tenant_id == tenant_id, CALLBACKS.c.phone == phone
+        )
+        with transaction(self._engine) as conn:
+            rows = conn.execute(sa.union(from_jobs, from_callbacks)).all()
+        return sorted(CallKey(row[0], row[1]) for row in rows)
+
+    def delete_user(self, user_id: str) -> Tally:
+        """Delete the user's daily calls, their status events and the user's row.
+
+        The user's row is locked first (on PostgreSQL), so a tick claiming their call
+        at the same moment waits, and no call row is left pointing at a deleted user.
+        """
+        with transaction(self._engine) as conn:
+            locked = sa.select(USERS.c.id).where(USERS.c.id == user_id)
+            if conn.dialect.name == "postgresql":
+                locked = locked.with_for_update()
+            if conn.execute(locked).first() is None:
+                return Counter()
+            tally = delete_outbound_calls(conn, OUTBOUND_CALLS.c.user_id == user_id, dry_run=False)
+            tally["users"] += remove(conn, USERS, USERS.c.id == user_id, dry_run=False)
+        return +tally
