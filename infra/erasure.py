@@ -32,7 +32,7 @@ from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.call_vectors import VectorEraser, delete_call_vectors
 from infra.dlq import SCAN_LIMIT, DeadLetterDesk, options_of
 from infra.store.audit import SqlAudit
-from infra.store.erasure import CallKey, SqlErasure, Tally
+from infra.store.erasure import CallKey, SqlErasure, Tally, described
 
 
 @dataclass
@@ -65,9 +65,7 @@ class Erasure:
 
     def went(self) -> str:
         """What was deleted, label by label (empty when nothing was)."""
-        return ", ".join(
-            f"{label} {count}" for label, count in sorted(self.deleted.items()) if count
-        )
+        return described(self.deleted)
 
     def summary(self) -> str:
         """One line: what went, and what was kept."""

@@ -45,6 +45,31 @@ from infra.store.tables import (
 Tally = Counter[str]
 """Rows deleted (or, in a dry run, that would be) per label: ``jobs``, ``job steps`` …"""
 
+LABELS = (
+    "users",
+    "jobs",
+    "job steps",
+    "call logs",
+    "health answers",
+    "callbacks",
+    "outbound calls",
+    "call events",
+    "intake rejections",
+    "vectors",
+    "dead letters",
+)
+"""Every ``Tally`` label, in the order people are shown them."""
+
+
+def described(tally: Tally) -> str:
+    """``jobs 2, job steps 9, …``: the non-zero counts in ``LABELS`` order."""
+    order = {label: n for n, label in enumerate(LABELS)}
+    counts = sorted(
+        ((label, n) for label, n in tally.items() if n), key=lambda item: order.get(item[0], 99)
+    )
+    return ", ".join(f"{label} {n}" for label, n in counts)
+
+
 FINISHED_JOBS = ("completed", "failed")
 """Job statuses nothing will change any more (a replay may revive a failed one)."""
 

@@ -161,7 +161,7 @@ def test_forgetting_a_call_deletes_everything_of_it_in_that_tenant_only(
     assert {(actor, reason) for _, actor, reason in bin_.purged} == {("ana", "DSR-7")}
     [entry] = SqlAudit(engine).entries(action="forget")
     assert (entry.actor, entry.target, entry.reason) == ("ana", "call acme/conv_1", "DSR-7")
-    assert entry.outcome.startswith("deleted: call events 2, call logs 1, callbacks 1")
+    assert entry.outcome.startswith("deleted: jobs 1, job steps 1, call logs 1, callbacks 1")
 
 
 def eraser_of(engine: sa.Engine, index: InMemoryVectorIndex, bin_: ListBin | None) -> Eraser:
