@@ -24,10 +24,11 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from infra.call_vectors import VectorEraser, delete_call_vectors
-from infra.settings import RetentionSettings
+from infra.settings import RetentionSettings, Settings
 from infra.store.audit import SqlAudit
 from infra.store.erasure import CallKey, Tally
 from infra.store.retention import KINDS, Kind, Sweep
+from infra.vendors.wiring import Adapters
 
 LABELS: dict[Kind, str] = {
     "calls": "calls",
@@ -248,6 +249,25 @@ class Retention:
             result.tally += tally
             result.records += went
             shown.advance(sweep.kind, went)
+
+
+def retention_of(
+    settings: Settings, engine: sa.Engine, redis_url: str
+) -> tuple[Retention, Callable[[], None]]:
+    """Retention over the configured vector index (built here); the callable closes it.
+
+    Raises:
+        ValueError: The vector index is configured incompletely.
+        LocalAdapterRefused: Production would run the local index without allowing it.
+    """
+    adapters = Adapters(settings, engine=engine, redis_url=redis_url)
+    try:
+        index = adapters.vectors()
+    except BaseException:
+        adapters.close()
+        raise
+    retention = Retention(engine, index, SqlAudit(engine), batch_size=settings.retention.batch_size)
+    return retention, adapters.close
 
 
 def _rule_text(rule: Rule) -> str:
