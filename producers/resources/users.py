@@ -5,6 +5,7 @@
     POST /api/users                          201 {"id"} + Location (admin: ?tenant=NAME)
     GET  /api/users                          {"users": [...]} (admin: all, or ?tenant=NAME)
     GET  /api/users/{id}                     the user
+    DELETE /api/users/{id}                   forget the user (admin; ``resources.erasure``)
     GET  /api/users/{id}/call-preferences    the preferences
     PUT  /api/users/{id}/call-preferences    replace them; answers them with the next call
     GET  /api/users/{id}/calls?limit=100     the user's calls, newest first
@@ -30,6 +31,7 @@ from infra.store.records import UserRecord
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
 from producers.payloads import is_storable, parse_document, validate
+from producers.resources.erasure import UserErasure
 from producers.resources.webhooks import read_body
 
 MAX_LIMIT = 500
@@ -155,16 +157,21 @@ class UsersResource:
 
 
 class UserResource:
-    """``GET /api/users/{user_id}``."""
+    """``GET`` and ``DELETE /api/users/{user_id}``."""
 
-    def __init__(self, *, auth: BearerAuth, scope: UserScope) -> None:
+    def __init__(self, *, auth: BearerAuth, scope: UserScope, erasure: UserErasure) -> None:
         self._auth = auth
         self._scope = scope
+        self._erasure = erasure
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Answer the user (404 if unknown or not yours)."""
         principal = self._auth.authenticate(req)
         resp.media = user_document(self._scope.find(user_id, principal))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        """Forget the user (an admin's token; see ``producers.resources.erasure``)."""
+        self._erasure.delete(req, resp, user_id)
 
 
 class CallPreferencesResource:
