@@ -245,7 +245,7 @@ class Retention:
                 if not dry_run and batch.calls:
                     result.tally["vectors"] += delete_call_vectors(self._vectors, batch.calls)
             tally = sweep.delete(batch, cutoff, dry_run=dry_run)
-            went = tally.pop("calls") if sweep.kind == "calls" else tally[_COUNTED[sweep.kind]]
+            went = tally.pop("calls", 0) if sweep.kind == "calls" else tally[_COUNTED[sweep.kind]]
             result.tally += tally
             result.records += went
             shown.advance(sweep.kind, went)

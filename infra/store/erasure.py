@@ -96,6 +96,10 @@ class UserAnchor:
     phone: str
 
 
+CHUNK = 500
+"""Values per ``IN (...)`` list: well under SQLite's bound-parameter limit."""
+
+
 def remove(conn: sa.Connection, table: sa.Table, where: Any, *, dry_run: bool) -> int:
     """Delete the rows of ``table`` matching ``where`` (count them in a dry run)."""
     if dry_run:
@@ -104,41 +108,78 @@ def remove(conn: sa.Connection, table: sa.Table, where: Any, *, dry_run: bool) -
     return int(conn.execute(sa.delete(table).where(where)).rowcount)
 
 
+def remove_ids(
+    conn: sa.Connection, table: sa.Table, column: str, ids: Sequence[Any], *, dry_run: bool
+) -> int:
+    """Delete the rows whose ``column`` is one of ``ids``, a list at a time, on its index."""
+    return sum(
+        remove(conn, table, table.c[column].in_(ids[start : start + CHUNK]), dry_run=dry_run)
+        for start in range(0, len(ids), CHUNK)
+    )
+
+
 def keyed_by(
     tenant: sa.ColumnElement[Any], conversation: sa.ColumnElement[Any], keys: Sequence[CallKey]
 ) -> sa.ColumnElement[bool]:
-    """``(tenant, conversation) IN keys``."""
-    return sa.tuple_(tenant, conversation).in_([tuple(key) for key in keys])
-
-
-def call_jobs(keys: Sequence[CallKey]) -> sa.ColumnElement[bool]:
-    """The jobs of these calls."""
-    return sa.and_(
-        JOBS.c.kind.in_(list(CALL_KINDS)), keyed_by(JOBS.c.tenant_id, JOBS.c.correlation_id, keys)
+    """``(tenant, conversation)`` is one of ``keys``: per tenant, so an index serves it."""
+    by_tenant: dict[str, list[str]] = {}
+    for key in keys:
+        by_tenant.setdefault(key.tenant_id, []).append(key.conversation_id)
+    return sa.or_(
+        sa.false(),
+        *(
+            sa.and_(tenant == tenant_id, conversation.in_(conversations))
+            for tenant_id, conversations in by_tenant.items()
+        ),
     )
+
+
+def call_job_rows(conn: sa.Connection, keys: Sequence[CallKey]) -> list[Any]:
+    """The jobs of these calls (``id``, ``tenant_id``, ``correlation_id``, ``status``, …).
+
+    Selected by conversation id alone, on its index, and matched to the tenant here: a
+    plan that cannot turn into a walk over every job of the tenant (SQLite, without
+    statistics, may pick the tenant's index when both are in the query).
+    """
+    wanted = set(keys)
+    conversations = sorted({key.conversation_id for key in keys})
+    columns = (JOBS.c.id, JOBS.c.tenant_id, JOBS.c.correlation_id, JOBS.c.status, JOBS.c.updated_at)
+    rows: list[Any] = []
+    for start in range(0, len(conversations), CHUNK):
+        query = sa.select(*columns).where(
+            JOBS.c.correlation_id.in_(conversations[start : start + CHUNK]),
+            JOBS.c.kind.in_(list(CALL_KINDS)),
+        )
+        rows += [
+            row
+            for row in conn.execute(query)
+            if CallKey(row.tenant_id, row.correlation_id) in wanted
+        ]
+    return rows
+
+
+def delete_jobs(conn: sa.Connection, job_ids: Sequence[str], *, dry_run: bool) -> Tally:
+    """Delete these jobs and their step rows."""
+    tally: Tally = Counter()
+    tally["job steps"] += remove_ids(conn, JOB_MESSAGES, "job_id", job_ids, dry_run=dry_run)
+    tally["jobs"] += remove_ids(conn, JOBS, "id", job_ids, dry_run=dry_run)
+    return tally
 
 
 def delete_outbound_calls(conn: sa.Connection, where: Any, *, dry_run: bool) -> Tally:
     """Delete the outbound calls matching ``where`` and their status events."""
     tally: Tally = Counter()
-    ids = sa.select(OUTBOUND_CALLS.c.id).where(where).scalar_subquery()
-    tally["call events"] += remove(
-        conn, CALL_EVENTS, CALL_EVENTS.c.call_id.in_(ids), dry_run=dry_run
-    )
-    tally["outbound calls"] += remove(conn, OUTBOUND_CALLS, where, dry_run=dry_run)
+    ids = list(conn.execute(sa.select(OUTBOUND_CALLS.c.id).where(where)).scalars())
+    tally["call events"] += remove_ids(conn, CALL_EVENTS, "call_id", ids, dry_run=dry_run)
+    tally["outbound calls"] += remove_ids(conn, OUTBOUND_CALLS, "id", ids, dry_run=dry_run)
     return tally
 
 
 def delete_call_rows(conn: sa.Connection, keys: Sequence[CallKey], *, dry_run: bool) -> Tally:
     """Delete every row the calls own (see the module docstring); count them."""
-    tally: Tally = Counter()
     if not keys:
-        return tally
-    job_ids = sa.select(JOBS.c.id).where(call_jobs(keys)).scalar_subquery()
-    tally["job steps"] += remove(
-        conn, JOB_MESSAGES, JOB_MESSAGES.c.job_id.in_(job_ids), dry_run=dry_run
-    )
-    tally["jobs"] += remove(conn, JOBS, call_jobs(keys), dry_run=dry_run)
+        return Counter()
+    tally = delete_jobs(conn, [row.id for row in call_job_rows(conn, keys)], dry_run=dry_run)
     for label, table in (
         ("call logs", CALL_LOGS),
         ("health answers", HEALTH_ANSWERS),
@@ -166,13 +207,9 @@ class SqlErasure:
 
     def jobs_in_flight(self, key: CallKey) -> list[str]:
         """Ids of the call's jobs still queued or processing (its pipeline would redo rows)."""
-        query = (
-            sa.select(JOBS.c.id)
-            .where(call_jobs([key]), JOBS.c.status.not_in(FINISHED_JOBS))
-            .order_by(JOBS.c.id)
-        )
         with transaction(self._engine) as conn:
-            return list(conn.execute(query).scalars())
+            rows = call_job_rows(conn, [key])
+        return sorted(row.id for row in rows if row.status not in FINISHED_JOBS)
 
     def delete_call(self, key: CallKey) -> Tally:
         """Delete the call's rows and the intake rejections of its conversation id.

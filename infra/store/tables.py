@@ -90,8 +90,10 @@ class JobRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
         sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
-        # Retention walks each kind's finished jobs oldest first (infra.store.retention).
-        sa.Index("ix_jobs_kind_status_updated_at", "kind", "status", "updated_at"),
+        # Retention walks each kind's finished jobs oldest first, in (age, id) order
+        # (infra.store.retention): with the id in the index, a batch reads no more rows
+        # than it takes.
+        sa.Index("ix_jobs_retention", "kind", "status", "updated_at", "id"),
     )
 
     id: str = Field(primary_key=True)
@@ -144,13 +146,14 @@ class IntakeRejectionRow(SQLModel, table=True):
     """An authenticated request that could not be accepted, kept for inspection."""
 
     __tablename__ = "intake_rejections"
+    __table_args__ = (sa.Index("ix_intake_rejections_retention", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     source: str
     external_id: str | None = None
     reason: str = Field(sa_type=sa.Text)
     payload: str = Field(sa_type=sa.Text)
-    created_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    created_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class CallLogRow(SQLModel, table=True):
@@ -269,7 +272,7 @@ class OutboundCallRow(SQLModel, table=True):
         ),
         sa.Index("ix_outbound_calls_status_due_at", "status", "due_at"),
         sa.Index("ix_outbound_calls_job_id_status", "job_id", "status"),
-        sa.Index("ix_outbound_calls_updated_at", "updated_at"),
+        sa.Index("ix_outbound_calls_retention", "updated_at", "id"),
     )
 
     id: str = Field(primary_key=True)
@@ -298,7 +301,10 @@ class CallEventRow(SQLModel, table=True):
     """A telephony status webhook, kept whether or not it changed its call."""
 
     __tablename__ = "call_events"
-    __table_args__ = (sa.UniqueConstraint("event_key", name="uq_call_events_event_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("event_key", name="uq_call_events_event_key"),
+        sa.Index("ix_call_events_retention", "received_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_key: str
@@ -308,7 +314,7 @@ class CallEventRow(SQLModel, table=True):
     outcome: str
     deliveries: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     payload: dict[str, Any] = Field(sa_type=sa.JSON)
-    received_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    received_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class SchedulerSlotRow(SQLModel, table=True):

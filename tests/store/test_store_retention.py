@@ -107,9 +107,8 @@ def test_a_call_with_a_recent_second_job_is_kept(
     again = make_post_call_job(job_id="job-again", tenant_id=tenant.id, conversation_id="conv_1")
     seed.ledger.accept(make_inbox_entry(again, external_id="idem-key-2"))
 
-    sweep = Sweep(engine, "calls")
-
-    assert sweep.count(NOW) == 0
+    # The count is an upper bound (its job is old); the run keeps the call.
+    assert Sweep(engine, "calls").count(NOW) == 1
     assert (
         _retention(engine).run(uniform_rules(30, NOW), actor="o", reason="r").results[0].records
         == 0

@@ -1,4 +1,4 @@
-"""retention indexes: finished records found oldest first, per kind
+"""retention indexes: finished records found oldest first, in (age, id) order
 
 Revision ID: 0007
 Revises: 0006
@@ -14,24 +14,23 @@ down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+INDEXES = {
+    "ix_jobs_retention": ("jobs", ["kind", "status", "updated_at", "id"]),
+    "ix_outbound_calls_retention": ("outbound_calls", ["updated_at", "id"]),
+    "ix_call_events_retention": ("call_events", ["received_at", "id"]),
+    "ix_intake_rejections_retention": ("intake_rejections", ["created_at", "id"]),
+}
+"""Retention reads each kind's batch in (age, id) order: with the id in the index, a
+batch is an index range read of as many rows as it takes, however many are older."""
+
 
 def upgrade() -> None:
     """Upgrade schema."""
-    op.create_index(
-        "ix_jobs_kind_status_updated_at", "jobs", ["kind", "status", "updated_at"], unique=False
-    )
-    op.create_index(
-        op.f("ix_intake_rejections_created_at"), "intake_rejections", ["created_at"], unique=False
-    )
-    op.create_index("ix_outbound_calls_updated_at", "outbound_calls", ["updated_at"], unique=False)
-    op.create_index(
-        op.f("ix_call_events_received_at"), "call_events", ["received_at"], unique=False
-    )
+    for name, (table, columns) in INDEXES.items():
+        op.create_index(name, table, columns, unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    op.drop_index(op.f("ix_call_events_received_at"), table_name="call_events")
-    op.drop_index("ix_outbound_calls_updated_at", table_name="outbound_calls")
-    op.drop_index(op.f("ix_intake_rejections_created_at"), table_name="intake_rejections")
-    op.drop_index("ix_jobs_kind_status_updated_at", table_name="jobs")
+    for name, (table, _) in reversed(INDEXES.items()):
+        op.drop_index(name, table_name=table)
