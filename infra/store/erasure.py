@@ -175,8 +175,14 @@ def delete_outbound_calls(conn: sa.Connection, where: Any, *, dry_run: bool) -> 
     return tally
 
 
-def delete_call_rows(conn: sa.Connection, keys: Sequence[CallKey], *, dry_run: bool) -> Tally:
-    """Delete every row the calls own (see the module docstring); count them."""
+def delete_call_rows(
+    conn: sa.Connection, keys: Sequence[CallKey], *, dry_run: bool, callback_calls: bool = True
+) -> Tally:
+    """Delete every row the calls own (see the module docstring); count them.
+
+    ``callback_calls=False`` leaves the callback calls placed for them and their status
+    events: retention deletes those as outbound calls, by their own age.
+    """
     if not keys:
         return Counter()
     tally = delete_jobs(conn, [row.id for row in call_job_rows(conn, keys)], dry_run=dry_run)
@@ -187,11 +193,12 @@ def delete_call_rows(conn: sa.Connection, keys: Sequence[CallKey], *, dry_run: b
     ):
         where = keyed_by(table.c.tenant_id, table.c.conversation_id, keys)
         tally[label] += remove(conn, table, where, dry_run=dry_run)
-    callback_calls = sa.and_(
-        OUTBOUND_CALLS.c.purpose == "callback",
-        keyed_by(OUTBOUND_CALLS.c.tenant_id, OUTBOUND_CALLS.c.conversation_id, keys),
-    )
-    tally += delete_outbound_calls(conn, callback_calls, dry_run=dry_run)
+    if callback_calls:
+        placed = sa.and_(
+            OUTBOUND_CALLS.c.purpose == "callback",
+            keyed_by(OUTBOUND_CALLS.c.tenant_id, OUTBOUND_CALLS.c.conversation_id, keys),
+        )
+        tally += delete_outbound_calls(conn, placed, dry_run=dry_run)
     return tally
 
 

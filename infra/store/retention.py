@@ -2,8 +2,9 @@
 
 One ``Sweep`` per kind of record (``KINDS``), each with its own cutoff:
 
-- ``calls``: a call whole (``infra.store.erasure``), once every job of it is completed
-  or failed and none moved since the cutoff, and no callback of it is still to place;
+- ``calls``: a call (``infra.store.erasure``), once every job of it is completed or
+  failed and none moved since the cutoff, and no callback of it is still to place or
+  under way; the callback calls placed for it go as outbound calls, by their own age;
 - ``completed_jobs``, ``failed_jobs``: jobs of every other kind (the ticks …), with
   their step rows;
 - ``outbound_calls``: daily calls and callbacks that ended (or were missed, cancelled,
@@ -268,7 +269,9 @@ class Sweep:
         with transaction(self._engine) as conn:
             if self.kind == "calls":
                 keys = _purgeable(conn, batch.calls, cutoff)
-                calls = delete_call_rows(conn, keys, dry_run=dry_run)
+                # Its callback calls are outbound calls: they go by their own age, so a
+                # dry run does not count them twice.
+                calls = delete_call_rows(conn, keys, dry_run=dry_run, callback_calls=False)
                 calls["calls"] += len(keys)
                 return +calls
             lane = self.lanes()[batch.cursor.lane]

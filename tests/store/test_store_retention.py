@@ -68,8 +68,9 @@ def test_an_old_call_goes_whole_with_its_vectors_and_a_newer_call_stays(
     assert calls.tally["call logs"] == 1
     assert calls.tally["health answers"] == 3
     assert calls.tally["callbacks"] == 1
-    assert calls.tally["outbound calls"] == 1
-    assert calls.tally["call events"] == 2
+    # Its callback call is an outbound call: it goes by its own age, once.
+    assert calls.tally["outbound calls"] == 0
+    assert report.results[3].tally == {"outbound calls": 1, "call events": 2}
     assert _jobs(engine, "conv_old") == _jobs(engine, "conv_old_health") == 0
     assert count(engine, HEALTH_ANSWERS) == 0
     assert count(engine, CALL_LOGS) == count(engine, CALLBACKS) == 1
@@ -265,3 +266,28 @@ def test_calls_of_two_tenants_sharing_a_conversation_id_go_each_on_their_own(
 def _ids(engine: sa.Engine, query: sa.Select[Any]) -> set[str]:
     with engine.connect() as conn:
         return set(conn.execute(query).scalars())
+
+
+def test_a_dry_run_counts_row_for_row_what_the_run_then_deletes(
+    engine: sa.Engine, seed: Seeder, tenant: Tenant
+) -> None:
+    index = SqlVectorIndex(engine)
+    user = seed.user(tenant.id)
+    for n in range(3):
+        seed.call(f"conv_{n}", tenant_id=tenant.id, callback="completed", vectors=index)
+    seed.call("conv_h", tenant_id=tenant.id, health=True)
+    seed.outbound(tenant_id=tenant.id, user_id=user, status="completed")
+    seed.tick("completed")
+    seed.tick("failed")
+    seed.event(None)
+    seed.rejection("conv_x")
+    retention = _retention(engine, batch_size=2)
+    rules = uniform_rules(30, NOW)
+
+    dry = retention.run(rules, actor="o", reason="r", dry_run=True)
+    done = retention.run(rules, actor="o", reason="r")
+
+    deleted = done.total
+    assert deleted.pop("vectors") == 12
+    assert dry.total == deleted
+    assert [r.records for r in dry.results] == [r.records for r in done.results]
