@@ -1,12 +1,14 @@
 """Time a purge: old tick jobs and old calls deleted in batches, new ones left, on SQL.
 
-Loads ``--jobs`` completed tick jobs (three step rows each) and ``--calls`` completed
-calls (a step row, a call log and six vectors in the local SQL index each), all a year
-old, plus a tenth as many of each written today; then times ``Retention.run`` with a
-30-day rule, as ``switchboard purge --older-than 30`` runs it, and checks the new
-records are all still there. With ``--explain`` (PostgreSQL) it prints the plan of each
-kind's batch query first. Run:
-``.venv/bin/python -m benchmarks.retention_purge [--jobs 100000] [--calls 10000] [--url URL]``
+Loads ``--jobs`` completed tick jobs (three step rows each), ``--calls`` completed
+calls (a step row, a call log and six vectors in the local SQL index each) and
+``--outbound`` ended outbound calls (two status events each), all a year old, plus a
+tenth as many of each written today; then times ``Retention.run`` with a 30-day rule,
+as ``switchboard purge --older-than 30`` runs it, and checks the new records are all
+still there. With ``--explain`` (PostgreSQL) it prints the plan of each kind's first
+batch query, and of a later one (after a cursor), first. Run:
+``.venv/bin/python -m benchmarks.retention_purge [--jobs 100000] [--calls 10000]
+[--outbound 50000] [--url URL] [--explain]``
 (default: a SQLite file in a temporary directory; pass an empty PostgreSQL database URL
 to measure PostgreSQL).
 """
@@ -30,8 +32,15 @@ from infra.store.audit import SqlAudit
 from infra.store.engine import create_engine, transaction
 from infra.store.erasure import described
 from infra.store.migrate import upgrade
-from infra.store.retention import KINDS, Kind, Sweep
-from infra.store.tables import CALL_LOGS, JOB_MESSAGES, JOBS, VECTORS
+from infra.store.retention import KINDS, Cursor, Kind, Sweep
+from infra.store.tables import (
+    CALL_EVENTS,
+    CALL_LOGS,
+    JOB_MESSAGES,
+    JOBS,
+    OUTBOUND_CALLS,
+    VECTORS,
+)
 from infra.store.tenants import SqlTenantDirectory
 from infra.store.vectors import SqlVectorIndex
 
@@ -77,8 +86,43 @@ def _step(job_id: str, n: int, at: datetime) -> dict[str, Any]:
     }
 
 
-def _load(engine: sa.Engine, tenant_id: str, jobs: int, calls: int, at: datetime) -> None:
+def _outbound(tenant_id: str, at: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    call_id = f"call_{uuid.uuid4().hex}"
+    call = {
+        "id": call_id,
+        "tenant_id": tenant_id,
+        "purpose": "callback",
+        "conversation_id": f"conv_{uuid.uuid4().hex}",
+        "attempt": 1,
+        "phone": "+14155550100",
+        "status": "completed",
+        "created_at": at,
+        "updated_at": at,
+    }
+    events = [
+        {
+            "event_key": uuid.uuid4().hex,
+            "call_id": call_id,
+            "status": status,
+            "outcome": "applied",
+            "payload": {"status": status},
+            "received_at": at,
+        }
+        for status in ("ringing", "completed")
+    ]
+    return call, events
+
+
+def _load(
+    engine: sa.Engine, tenant_id: str, jobs: int, calls: int, outbound: int, at: datetime
+) -> None:
     job_rows, step_rows, logs, vectors = [], [], [], []
+    placed: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for _ in range(outbound):
+        call, its_events = _outbound(tenant_id, at)
+        placed.append(call)
+        events += its_events
     for _ in range(jobs):
         job = _job("daily_calls", at, None, f"tick-{uuid.uuid4().hex}")
         job_rows.append(job)
@@ -116,7 +160,14 @@ def _load(engine: sa.Engine, tenant_id: str, jobs: int, calls: int, at: datetime
             }
             for vector_id in ids
         ]
-    for table, rows in ((JOBS, job_rows), (JOB_MESSAGES, step_rows), (CALL_LOGS, logs)):
+    tables = (
+        (JOBS, job_rows),
+        (JOB_MESSAGES, step_rows),
+        (CALL_LOGS, logs),
+        (OUTBOUND_CALLS, placed),
+        (CALL_EVENTS, events),
+    )
+    for table, rows in tables:
         for chunk in _chunks(rows):
             with transaction(engine) as conn:
                 conn.execute(sa.insert(table), list(chunk))
@@ -153,23 +204,28 @@ def _explain(engine: sa.Engine, cutoff: datetime) -> None:
         conn.execute(sa.text("ANALYZE"))
         for kind in KINDS:
             sweep = Sweep(engine, kind)
+            first = sweep.next_batch(cutoff, None, 500)
             for lane in range(len(sweep.lanes())):
-                query = sweep.batch_query(cutoff, None, 500, lane)
-                compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
-                plan = conn.execute(sa.text(f"EXPLAIN {compiled}")).scalars().all()
-                print(f"-- {kind}, lane {lane}:")
-                print("\n".join(f"   {line}" for line in plan))
+                cursors: list[Cursor | None] = [None]
+                if first is not None and first.cursor.lane == lane:
+                    cursors.append(first.cursor)
+                for cursor in cursors:
+                    query = sweep.batch_query(cutoff, cursor, 500, lane)
+                    compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+                    plan = conn.execute(sa.text(f"EXPLAIN {compiled}")).scalars().all()
+                    print(f"-- {kind}, lane {lane}{', after a cursor' if cursor else ''}:")
+                    print("\n".join(f"   {line}" for line in plan))
 
 
-def measure(url: str, jobs: int, calls: int, *, explain: bool) -> None:
+def measure(url: str, jobs: int, calls: int, outbound: int, *, explain: bool) -> None:
     """Load, purge and print what went, how fast, and what stayed."""
     upgrade(url)
     engine = create_engine(url)
     try:
         tenant, _ = SqlTenantDirectory(engine).add_tenant(f"bench-{time.monotonic_ns()}")
         started = time.monotonic()
-        _load(engine, tenant.id, jobs, calls, OLD)
-        _load(engine, tenant.id, jobs // 10, calls // 10, NOW)
+        _load(engine, tenant.id, jobs, calls, outbound, OLD)
+        _load(engine, tenant.id, jobs // 10, calls // 10, outbound // 10, NOW)
         print(f"loaded in {time.monotonic() - started:.1f} s")
         rules = uniform_rules(30, NOW)
         if explain:
@@ -190,7 +246,11 @@ def measure(url: str, jobs: int, calls: int, *, explain: bool) -> None:
         print(f"purged {rows} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
         with transaction(engine) as conn:
             left = conn.execute(sa.select(sa.func.count()).select_from(JOBS)).scalar_one()
+            calls_left = conn.execute(
+                sa.select(sa.func.count()).select_from(OUTBOUND_CALLS)
+            ).scalar_one()
         print(f"jobs left (written today): {left} of {jobs // 10 + calls // 10}")
+        print(f"outbound calls left (written today): {calls_left} of {outbound // 10}")
     finally:
         engine.dispose()
 
@@ -200,12 +260,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000, help="Old tick jobs.")
     parser.add_argument("--calls", type=int, default=10_000, help="Old calls.")
+    parser.add_argument("--outbound", type=int, default=50_000, help="Old outbound calls.")
     parser.add_argument("--url", help="Database URL (default: a temporary SQLite file).")
     parser.add_argument("--explain", action="store_true", help="Print the batch query plans.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sb-purge-") as workdir:
         url = args.url or f"sqlite:///{Path(workdir) / 'purge.db'}"
-        measure(url, args.jobs, args.calls, explain=args.explain)
+        measure(url, args.jobs, args.calls, args.outbound, explain=args.explain)
 
 
 if __name__ == "__main__":
