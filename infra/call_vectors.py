@@ -11,8 +11,8 @@ round fetches the summary and the next ``WINDOW`` chunk ids of every call still 
 and a call stays open while the last chunk of its window exists. Calls are probed
 together, ``FETCH_BATCH`` ids to a request, so a batch of a hundred calls of about
 six vectors each costs a handful of fetches and one delete per tenant. A fetch returns
-the vectors' values too (Pinecone's fetch has no ids-only form): about 60 KB per call
-of 1536-dimension vectors.
+the vectors' values too (Pinecone's fetch has no ids-only form): about 120 KB of JSON
+per call of six 1536-dimension vectors.
 """
 
 from __future__ import annotations

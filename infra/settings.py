@@ -330,7 +330,7 @@ class RetentionSettings(BaseModel):
     calls_days: int = Field(
         default=365,
         ge=0,
-        description="A finished call whole: jobs, summary, health answers, callback, vectors.",
+        description="A finished call: jobs, transcript, summary, answers, callback, vectors.",
     )
     outbound_calls_days: int = Field(
         default=90, ge=0, description="Finished daily calls and callbacks placed, with events."

@@ -401,14 +401,16 @@ def audit(
     ] = None,
     action: Annotated[
         str | None,
-        typer.Option(metavar="ACTION", help="Only this action: replay, edit or purge."),
+        typer.Option(
+            metavar="ACTION", help="Only this action: replay, edit, purge, forget or retention."
+        ),
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=10_000, metavar="N", help="At most this many.")
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The audit log, newest first: who replayed, edited or purged what, why, and how it went."""
+    """The audit log, newest first: who replayed, edited, purged or forgot what, why, and how."""
     settings = load_settings()
     with migrated_engine(settings) as engine:
         entries = SqlAudit(engine).entries(target=target, action=action, limit=limit)
