@@ -12,6 +12,7 @@ This is the only module that reads ``os.environ``.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -351,6 +352,41 @@ class HealthSettings(BaseModel):
     timeout_s: float = Field(default=1.0, gt=0, description="Time a probe may take.")
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
+class RetentionSettings(BaseModel):
+    """How long finished records are kept, in days (0: for ever); see README "Retention"."""
+
+    completed_jobs_days: int = Field(
+        default=14, ge=0, description="Completed jobs other than calls (ticks), with their steps."
+    )
+    failed_jobs_days: int = Field(
+        default=60, ge=0, description="Failed jobs other than calls; must outlast dead letters."
+    )
+    calls_days: int = Field(
+        default=365,
+        ge=0,
+        description="A finished call: jobs, transcript, summary, answers, callback, vectors.",
+    )
+    outbound_calls_days: int = Field(
+        default=90, ge=0, description="Finished daily calls and callbacks placed, with events."
+    )
+    intake_rejections_days: int = Field(
+        default=30, ge=0, description="Webhooks refused at intake (unknown agent), with bodies."
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=5_000, description="Records deleted per transaction."
+    )
+    scheduled: bool = Field(
+        default=True, description="The scheduler applies this retention once a day."
+    )
+    hour_utc: int = Field(default=3, ge=0, le=23, description="Hour (UTC) of the daily run.")
+    max_per_run: int = Field(
+        default=100_000, ge=1, description="Most records of each kind one scheduled run deletes."
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, built once per process at its root."""
 
@@ -397,6 +433,27 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+    @model_validator(mode="after")
+    def _records_outlast_their_dead_letters(self) -> Settings:
+        # A replayed dead letter reports progress to its job: a job deleted before its
+        # dead letters expire would leave their replay without a record. The daily run
+        # may come up to a day late, hence the extra day.
+        ttl_days = self.broker.dead_message_ttl_ms / DAY_MS
+        least = math.ceil(ttl_days) + 1
+        retention = self.retention
+        for name, days in (
+            ("failed_jobs_days", retention.failed_jobs_days),
+            ("calls_days", retention.calls_days),
+        ):
+            if 0 < days < least:
+                raise ValueError(
+                    f"retention.{name} ({days}) must be 0 (for ever) or at least {least}: "
+                    f"the dead letters' {ttl_days:g} days (broker.dead_message_ttl_ms) "
+                    "and a day for the daily run"
+                )
+        return self
 
     @field_validator("allow_local")
     @classmethod

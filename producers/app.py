@@ -45,6 +45,12 @@ from producers.resources.admin import (
     ReplayResource,
 )
 from producers.resources.calls import CallFinder, CallResource, SimilarCallsResource
+from producers.resources.erasure import (
+    CallErasureResource,
+    ErasurePort,
+    ErasureRequest,
+    UserErasure,
+)
 from producers.resources.health import Liveness, Readiness
 from producers.resources.jobs import JobResource
 from producers.resources.queue import QueueReport, QueueStatusResource, QueueTriggerResource
@@ -84,6 +90,7 @@ class ApiDeps:
         queue_report: Builds ``GET /api/queue/status``.
         trigger_every_s: ``POST /api/queue/trigger`` emits at most one tick per this.
         desk: Dead letters and the audit log, for ``/api/admin/…`` and the console.
+        eraser: Forgets calls and users on request (``DELETE`` routes).
         sessions: The console's logins.
         console_session_s: How long a console login lasts.
         clock: Current unix time (fixed in tests).
@@ -111,6 +118,7 @@ class ApiDeps:
     queue_report: QueueReport
     trigger_every_s: int
     desk: DeadLetterDeskPort
+    eraser: ErasurePort
     sessions: ConsoleSessions
     console_session_s: float
     clock: Callable[[], float] = time.time
@@ -164,6 +172,9 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
         ),
     )
     users = UserScope(deps.users, deps.tenants)
+    erasure = ErasureRequest(
+        auth=auth, max_body_bytes=deps.max_body_bytes, max_json_depth=deps.max_json_depth
+    )
     routes.add(
         "/api/users",
         UsersResource(
@@ -173,7 +184,16 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
             max_json_depth=deps.max_json_depth,
         ),
     )
-    routes.add("/api/users/{user_id}", UserResource(auth=auth, scope=users))
+    routes.add(
+        "/api/users/{user_id}",
+        UserResource(
+            auth=auth, scope=users, erasure=UserErasure(request=erasure, eraser=deps.eraser)
+        ),
+    )
+    routes.add(
+        "/api/admin/calls/{conversation_id}",
+        CallErasureResource(request=erasure, eraser=deps.eraser, tenants=deps.tenants),
+    )
     routes.add(
         "/api/users/{user_id}/call-preferences",
         CallPreferencesResource(

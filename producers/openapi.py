@@ -73,6 +73,7 @@ TAGS: dict[str, str] = {
     "users": "Users called every day, their preferences and their calls.",
     "queues": "The old service's queue paths: status and a manual tick.",
     "dead letters": "Dead letters and the audit log of what was done with them.",
+    "erasure": "Deleting a call's or a user's data on request, audited.",
     "health": "Liveness, readiness and this document.",
 }
 

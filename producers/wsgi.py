@@ -27,6 +27,7 @@ from infra.bus.dispatch import BackgroundDispatcher
 from infra.bus.publisher import connect_publisher
 from infra.dlq import DeadLetterDesk
 from infra.embedded import resolve_broker_url
+from infra.erasure import DeskBin, Eraser
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
 from infra.local_adapters import broker_label, check_embedded, database_label, embedded_in_use
@@ -38,6 +39,7 @@ from infra.store.audit import SqlAudit
 from infra.store.calls import SqlCallQueries
 from infra.store.dialing import call_book
 from infra.store.engine import create_engine, ping
+from infra.store.erasure import SqlErasure
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger, utc_now
 from infra.store.migrate import ensure_migrated
@@ -112,6 +114,8 @@ def build_api(settings: Settings) -> Api:
     secret = settings.elevenlabs.webhook_secret
     admin = settings.admin_token
     jobs = SqlJobQueries(engine)
+    letters = DeadLetters(letters_client, settings.broker.namespace)
+    desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
     deps = ApiDeps(
         max_body_bytes=settings.api.max_body_bytes,
         max_json_depth=settings.intake.max_json_depth,
@@ -134,11 +138,8 @@ def build_api(settings: Settings) -> Api:
             probe.client, settings.broker.namespace, jobs, settings.daily_calls, utc_now
         ),
         trigger_every_s=settings.daily_calls.trigger_every_s,
-        desk=DeadLetterDesk(
-            DeadLetters(letters_client, settings.broker.namespace),
-            SqlJobProgress(engine),
-            SqlAudit(engine),
-        ),
+        desk=desk,
+        eraser=Eraser(SqlErasure(engine), vectors, SqlAudit(engine), DeskBin(letters, desk)),
         sessions=SqlConsoleSessions(engine),
         console_session_s=settings.api.console_session_hours * 3600,
     )

@@ -11,7 +11,10 @@ and works only while it holds it:
   once at start: ``daily-calls`` (users whose local call time has come, and retries)
   and ``callbacks-due``. Each emits every slot since the last one it recorded, within
   the grace window (``scheduler.ticks``); a slot is a job deduplicated on the slot, so
-  two replicas never emit one twice.
+  two replicas never emit one twice;
+- the daily retention run at ``retention.hour_utc`` (unless ``retention.scheduled`` is
+  off): finished records older than their retention are deleted, a bounded number per
+  run (``scheduler.retention``). It needs the vector index, built for it alone.
 
 APScheduler 3 cannot share a job store between processes (FIELD-NOTES), so the lease is
 what makes a second scheduler harmless. A tick that finds Redis unreachable logs one
@@ -55,6 +58,7 @@ from infra.local_adapters import (
 from infra.logs import configure_logging, get_logger
 from infra.metrics.queue_state import QueueStateCollector
 from infra.queue_report import PIPELINES
+from infra.retention import Retention, retention_of
 from infra.settings import SchedulerSettings, Settings, load_settings
 from infra.store.engine import create_engine, ping
 from infra.store.jobs import SqlJobLedger
@@ -64,9 +68,13 @@ from infra.ticks import TICKS, TickSpec, cron_of, trigger_of
 from scheduler.metrics import LAST_TICK, TICKS_RUN, TICKS_SKIPPED
 from scheduler.redrive import redrive_stalled
 from scheduler.relay import relay_once
+from scheduler.retention import apply_retention, daily_trigger
 from scheduler.ticks import emit_due_slots
 
 _log = get_logger(__name__)
+
+DAILY_GRACE_S = 3 * 3600
+"""How late a daily job may still start (APScheduler drops later fires)."""
 
 
 class Lease(Protocol):
@@ -128,13 +136,26 @@ def build_scheduler(
     ticks: Mapping[str, Callable[[], object]] | None = None,
     tick_trigger: BaseTrigger | None = None,
     tick_grace_s: int = 1800,
+    daily: Mapping[str, tuple[Callable[[], object], BaseTrigger]] | None = None,
 ) -> BlockingScheduler:
     """A blocking APScheduler running the relay, the stall check and the cron ticks.
 
     Every job runs once now; the ticks then follow ``tick_trigger`` (a late fire is
-    still run within ``tick_grace_s``, and catches up on the slots it missed).
+    still run within ``tick_grace_s``, and catches up on the slots it missed). The
+    ``daily`` jobs (retention) run only on their own trigger, never at start: a
+    scheduler restarted during the day does not delete in working hours.
     """
     scheduler = BlockingScheduler(timezone=UTC)
+    for job_id, (work, trigger) in (daily or {}).items():
+        scheduler.add_job(
+            work,
+            trigger,
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            # A fire delayed by a busy scheduler is still wanted the same night.
+            misfire_grace_time=DAILY_GRACE_S,
+        )
     for job_id, tick in (ticks or {}).items():
         if tick_trigger is None:
             raise ValueError("cron ticks need a trigger")
@@ -211,6 +232,7 @@ def run(settings: Settings) -> None:
             socket_timeout_s=settings.broker.socket_timeout_s,
         )
         config = settings.scheduler
+        closers: list[Callable[[], None]] = []
         probe = BrokerProbe(url, settings.health.timeout_s)
         # Registered here, in this process's registry only: the queues' state is
         # exported by the scheduler alone, and by the replica that leads.
@@ -229,6 +251,9 @@ def run(settings: Settings) -> None:
             if server is not None:
                 server.start()
             intake = Intake(ledger, InlineDispatcher(publisher, ledger))
+            daily_jobs = _daily_jobs(
+                settings, lambda: retention_of(settings, engine, url), lease, closers
+            )
             slots = SqlSchedulerSlots(engine)
             daily = settings.daily_calls
             scheduler = build_scheduler(
@@ -265,6 +290,7 @@ def run(settings: Settings) -> None:
                 },
                 tick_trigger=trigger_of(daily),
                 tick_grace_s=daily.grace_min * 60,
+                daily=daily_jobs,
             )
             _stop_on_signals(scheduler)
             _log.info(
@@ -272,6 +298,7 @@ def run(settings: Settings) -> None:
                 relay_interval_s=config.relay_interval_s,
                 ticks=[spec.name for spec in TICKS],
                 cron=cron_of(daily),
+                daily=sorted(daily_jobs),
                 local=embedded_in_use(settings),
             )
             scheduler.start()
@@ -279,6 +306,8 @@ def run(settings: Settings) -> None:
             _log.info("scheduler.stopped")
         finally:
             REGISTRY.unregister(collector)
+            while closers:
+                closers.pop()()
             if server is not None:
                 server.stop()
             probe.close()
@@ -286,6 +315,22 @@ def run(settings: Settings) -> None:
             publisher.close()
     finally:
         engine.dispose()
+
+
+def _daily_jobs(
+    settings: Settings,
+    open_retention: Callable[[], tuple[Retention, Callable[[], None]]],
+    lease: Lease,
+    closers: list[Callable[[], None]],
+) -> dict[str, tuple[Callable[[], object], BaseTrigger]]:
+    """The daily retention run, under the lease, when it is on."""
+    config = settings.retention
+    if not config.scheduled:
+        return {}
+    retention, close = open_retention()
+    closers.append(close)
+    work = LeaderTick(lease, partial(apply_retention, retention, config), "retention")
+    return {"retention": (work, daily_trigger(config))}
 
 
 def _emit(

@@ -135,6 +135,12 @@ class InMemoryVectorIndex:
         stored = self.namespaces.get(namespace, {})
         return [stored[i] for i in ids if i in stored]
 
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete the records with these ids (absent ones are ignored)."""
+        stored = self.namespaces.get(namespace, {})
+        for record_id in ids:
+            stored.pop(record_id, None)
+
     def query(
         self,
         namespace: str,

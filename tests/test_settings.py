@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from infra.settings import LEGACY_NAMES, describe_variables, load_settings
 from infra.settings_reference import EXAMPLE_ENV, README, readme_with_table, render_example_env
@@ -62,3 +63,27 @@ def test_the_readme_settings_table_is_rendered_from_the_settings() -> None:
     assert readme_with_table(readme) == readme, "run `make docs`"
     for name, _default, _description in describe_variables():
         assert f"`{name}`" in readme
+
+
+@pytest.mark.parametrize("name", ["failed_jobs_days", "calls_days"])
+def test_records_with_dead_letters_must_outlive_them_by_a_day(name: str) -> None:
+    with pytest.raises(
+        ValidationError, match=rf"retention.{name} \(30\) must be 0 \(for ever\) or at least 31"
+    ):
+        load_settings(retention={name: 30})
+
+    assert getattr(load_settings(retention={name: 31}).retention, name) == 31
+    assert getattr(load_settings(retention={name: 0}).retention, name) == 0
+    shorter = load_settings(
+        broker={"dead_message_ttl_ms": 7 * 24 * 3600 * 1000}, retention={name: 8}
+    )
+    assert getattr(shorter.retention, name) == 8
+
+
+def test_retention_days_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_RETENTION__COMPLETED_JOBS_DAYS", "3")
+    monkeypatch.setenv("SWITCHBOARD_RETENTION__SCHEDULED", "false")
+
+    retention = load_settings().retention
+
+    assert (retention.completed_jobs_days, retention.scheduled) == (3, False)

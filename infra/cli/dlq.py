@@ -22,7 +22,6 @@ replay skipped an invalid payload.
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import shlex
@@ -56,6 +55,9 @@ from infra.cli.bus import (
     utc,
 )
 from infra.cli.help_format import HelpCommand, HelpGroup
+from infra.cli.operator import AsOption, ReasonOption
+from infra.cli.operator import operator as operator_name
+from infra.cli.operator import reason as reason_text
 from infra.cli.output import err, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.dlq import (
@@ -85,15 +87,6 @@ app.command("list", cls=HelpCommand)(bus.list_letters)
 app.command(cls=HelpCommand)(bus.show)
 app.command(cls=HelpCommand)(bus.export)
 
-ReasonOption = Annotated[
-    str, typer.Option(metavar="TEXT", help="Why, in your words, for the audit log.")
-]
-AsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as", metavar="NAME", help="Who acts, for the audit log.", show_default="the OS user"
-    ),
-]
 IdsArgument = Annotated[
     list[str] | None,
     typer.Argument(metavar="ID", help="Dead letter ids (`dlq list`).", show_default=False),
@@ -103,23 +96,6 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only say what wou
 
 
 # Writing ---------------------------------------------------------------------------
-
-
-def _operator(name: str | None) -> str:
-    if name is not None:
-        if not name.strip():
-            usage_error("--as needs a name")
-        return name.strip()
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
-        fail("cannot tell who you are for the audit log", hint="pass --as NAME")
-
-
-def _reason(reason: str) -> str:
-    if not reason.strip():
-        usage_error("--reason must say why", hint='e.g. --reason "INC-123: fixed upstream"')
-    return reason.strip()
 
 
 def _run_editor(editor: str, text: str, message_id: str) -> str:
@@ -202,7 +178,7 @@ def edit(
     The payload opens as JSON in the editor. Invalid JSON or a payload the contract
     refuses changes nothing; either way the attempt and its diff go to the audit log.
     """
-    operator, why = _operator(who), _reason(reason)
+    operator, why = operator_name(who), reason_text(reason)
     settings = load_settings()
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
         letter = letter_or_fail(letters, message_id)
@@ -318,7 +294,7 @@ def _batch(
     dry_run: bool,
 ) -> Counter[str]:
     """Replay or purge (``verb``) the dead letters given, auditing each; count outcomes."""
-    operator, why = _operator(who), _reason(reason)
+    operator, why = operator_name(who), reason_text(reason)
     settings = load_settings()
     chosen = _batch_selection(settings, ids, every, filters, limit)
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
@@ -425,14 +401,16 @@ def audit(
     ] = None,
     action: Annotated[
         str | None,
-        typer.Option(metavar="ACTION", help="Only this action: replay, edit or purge."),
+        typer.Option(
+            metavar="ACTION", help="Only this action: replay, edit, purge, forget or retention."
+        ),
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=10_000, metavar="N", help="At most this many.")
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The audit log, newest first: who replayed, edited or purged what, why, and how it went."""
+    """The audit log, newest first: who replayed, edited, purged or forgot what, why, and how."""
     settings = load_settings()
     with migrated_engine(settings) as engine:
         entries = SqlAudit(engine).entries(target=target, action=action, limit=limit)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cli import admins, bus, db, dlq, processes, schemas, tenants, users
+from infra.cli import admins, bus, db, dlq, forget, processes, purge, schemas, tenants, users
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import out
 from infra.demo.runner import run_demo
@@ -32,7 +32,9 @@ app.add_typer(admins.app, name="admins")
 app.add_typer(schemas.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(dlq.app, name="dead-letters", help="The same as `dlq` (its former name).")
+app.add_typer(forget.app, name="forget")
 app.command(cls=HelpCommand)(bus.queues)
+app.command(cls=HelpCommand)(purge.purge)
 app.command(cls=HelpCommand)(processes.api)
 app.command(cls=HelpCommand)(processes.worker)
 app.command(cls=HelpCommand)(processes.scheduler)

@@ -90,6 +90,10 @@ class JobRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
         sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # Retention walks each kind's finished jobs oldest first, in (age, id) order
+        # (infra.store.retention): with the id in the index, a batch reads no more rows
+        # than it takes.
+        sa.Index("ix_jobs_retention", "kind", "status", "updated_at", "id"),
     )
 
     id: str = Field(primary_key=True)
@@ -142,6 +146,7 @@ class IntakeRejectionRow(SQLModel, table=True):
     """An authenticated request that could not be accepted, kept for inspection."""
 
     __tablename__ = "intake_rejections"
+    __table_args__ = (sa.Index("ix_intake_rejections_retention", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     source: str
@@ -267,6 +272,7 @@ class OutboundCallRow(SQLModel, table=True):
         ),
         sa.Index("ix_outbound_calls_status_due_at", "status", "due_at"),
         sa.Index("ix_outbound_calls_job_id_status", "job_id", "status"),
+        sa.Index("ix_outbound_calls_retention", "updated_at", "id"),
     )
 
     id: str = Field(primary_key=True)
@@ -295,7 +301,10 @@ class CallEventRow(SQLModel, table=True):
     """A telephony status webhook, kept whether or not it changed its call."""
 
     __tablename__ = "call_events"
-    __table_args__ = (sa.UniqueConstraint("event_key", name="uq_call_events_event_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("event_key", name="uq_call_events_event_key"),
+        sa.Index("ix_call_events_retention", "received_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_key: str

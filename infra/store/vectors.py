@@ -1,9 +1,10 @@
 """The local vector index: vectors in the SQL store, cosine similarity in Python.
 
 The default when no Pinecone or Qdrant is configured. It implements
-``actors.ports.VectorIndex`` structurally. Queries read the whole namespace (one tenant's
-calls) and rank it in Python: exact, and fast enough for the thousands of vectors a local
-installation holds; production uses a real vector database.
+``actors.ports.VectorIndex`` and ``infra.call_vectors.VectorEraser`` structurally.
+Queries read the whole namespace (one tenant's calls) and rank it in Python: exact, and
+fast enough for the thousands of vectors a local installation holds; production uses a
+real vector database.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from contracts.values import VectorMatch, VectorRecord
 from infra.store.engine import dialect_insert, transaction
 from infra.store.jobs import utc_now
 from infra.store.tables import VECTORS
+
+_CHUNK = 500
+"""Ids per ``IN (...)`` list: well under SQLite's bound-parameter limit."""
 
 _VALUES = VECTORS.c["values"]
 _METADATA = VECTORS.c["metadata"]
@@ -80,6 +84,18 @@ class SqlVectorIndex:
         with transaction(self._engine) as conn:
             rows = conn.execute(query).all()
         return [VectorRecord(id=row[0], values=row[1], metadata=row[2]) for row in rows]
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete the records with these ids (ids that are not there are ignored)."""
+        unique = sorted(set(ids))
+        with transaction(self._engine) as conn:
+            for start in range(0, len(unique), _CHUNK):
+                conn.execute(
+                    sa.delete(VECTORS).where(
+                        VECTORS.c.namespace == namespace,
+                        VECTORS.c.id.in_(unique[start : start + _CHUNK]),
+                    )
+                )
 
     def query(
         self,

@@ -44,6 +44,9 @@ from infra.settings import PineconeSettings
 
 MetadataValue = str | int | float | bool | list[str]
 
+DELETE_BATCH = 1000
+"""Most ids one delete request may carry (Pinecone's limit)."""
+
 
 def sanitize_metadata(metadata: Mapping[str, Any]) -> dict[str, MetadataValue]:
     """Metadata in Pinecone's types: str, number, bool, list of str.
@@ -148,6 +151,20 @@ class PineconeVectorIndex:
             VectorRecord(id=vid, values=list(vector.values), metadata=dict(vector.metadata or {}))
             for vid, vector in response.vectors.items()
         ]
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete the records with these ids (Pinecone ignores ids it does not hold).
+
+        By ids, never by metadata filter: serverless indexes refuse deleting by
+        metadata. At most ``DELETE_BATCH`` ids go in one request, Pinecone's limit.
+        """
+        unique = sorted(set(ids))
+        if not unique:
+            return
+        index = self._data_plane()
+        for start in range(0, len(unique), DELETE_BATCH):
+            with translated_errors("delete"):
+                index.delete(ids=unique[start : start + DELETE_BATCH], namespace=namespace)
 
     def query(
         self,

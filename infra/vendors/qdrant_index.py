@@ -148,6 +148,20 @@ class QdrantVectorIndex:
             if (payload := point.payload or {}).get(NAMESPACE_FIELD) == namespace
         ]
 
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete the records with these ids from ``namespace`` (absent ids are ignored)."""
+        if not ids or not self._exists():
+            return
+        points: list[models.ExtendedPointId] = sorted(
+            {point_id(namespace, record_id) for record_id in ids}
+        )
+        with translated_errors("delete"):
+            self._client.delete(
+                collection_name=self._collection,
+                points_selector=models.PointIdsList(points=points),
+                wait=True,
+            )
+
     def query(
         self,
         namespace: str,

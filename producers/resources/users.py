@@ -5,6 +5,7 @@
     POST /api/users                          201 {"id"} + Location (admin: ?tenant=NAME)
     GET  /api/users                          {"users": [...]} (admin: all, or ?tenant=NAME)
     GET  /api/users/{id}                     the user
+    DELETE /api/users/{id}                   forget the user (admin; ``resources.erasure``)
     GET  /api/users/{id}/call-preferences    the preferences
     PUT  /api/users/{id}/call-preferences    replace them; answers them with the next call
     GET  /api/users/{id}/calls?limit=100     the user's calls, newest first
@@ -29,9 +30,12 @@ from infra.store.protocols import OutboundCallBook, TenantDirectory, UserDirecto
 from infra.store.records import UserRecord
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
-from producers.operations import TENANT, operation, returns
+from producers.operations import ADMIN_CHANGE, TENANT, operation, returns
 from producers.payloads import is_storable, parse_document, validate
+from producers.resources.erasure import UserErasure
 from producers.resources.webhooks import read_body
+from producers.schemas.dead_letters import ChangeReason
+from producers.schemas.erasure import Erased
 from producers.schemas.users import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -192,11 +196,12 @@ class UsersResource:
 
 
 class UserResource:
-    """``GET /api/users/{user_id}``."""
+    """``GET`` and ``DELETE /api/users/{user_id}``."""
 
-    def __init__(self, *, auth: BearerAuth, scope: UserScope) -> None:
+    def __init__(self, *, auth: BearerAuth, scope: UserScope, erasure: UserErasure) -> None:
         self._auth = auth
         self._scope = scope
+        self._erasure = erasure
 
     @operation(
         "getUser",
@@ -211,6 +216,19 @@ class UserResource:
         principal = self._auth.authenticate(req)
         user = self._scope.find(user_id, principal)
         resp.media = User.model_validate(user_document(user)).media()
+
+    @operation(
+        "forgetUser",
+        summary="Delete a user's data on request: the user, their calls and their vectors",
+        tag="erasure",
+        access=ADMIN_CHANGE,
+        body=ChangeReason,
+        answers=[returns(200, "What went (and what could not go yet).", Erased)],
+        problems={422: "no `reason`"},
+    )
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        """Forget the user (an admin's token; see ``producers.resources.erasure``)."""
+        self._erasure.delete(req, resp, user_id)
 
 
 class CallPreferencesResource:

@@ -154,3 +154,51 @@ def test_query_filters_by_kind(index: IndexUnderTest) -> None:
 
 def test_the_adapter_names_the_vendor_whose_throttle_it_holds(index: IndexUnderTest) -> None:
     assert index.vendor == VENDORS[type(index)]
+
+
+def test_deleted_records_are_gone_and_the_rest_stay(index: IndexUnderTest) -> None:
+    index.upsert(
+        "tenant-t1",
+        [
+            record("c1#summary", unit(0)),
+            record("c1#transcript-0", unit(1), kind="transcript"),
+            record("c2#summary", unit(2)),
+        ],
+    )
+
+    index.delete("tenant-t1", ["c1#summary", "c1#transcript-0"])
+
+    assert [r.id for r in index.fetch("tenant-t1", ["c1#summary", "c1#transcript-0"])] == []
+    assert [m.id for m in index.query("tenant-t1", unit(0), top_k=10)] == ["c2#summary"]
+
+
+def test_deleting_again_or_ids_never_stored_is_harmless(index: IndexUnderTest) -> None:
+    index.upsert("tenant-t1", [record("c1#summary", unit(0))])
+
+    index.delete("tenant-t1", ["c1#summary", "never#summary"])
+    index.delete("tenant-t1", ["c1#summary"])
+    index.delete("tenant-empty", ["c1#summary"])
+    index.delete("tenant-t1", [])
+
+    assert index.fetch("tenant-t1", ["c1#summary"]) == []
+
+
+def test_delete_touches_only_its_namespace(index: IndexUnderTest) -> None:
+    index.upsert("tenant-t1", [record("c1#summary", unit(0))])
+    index.upsert("tenant-t2", [record("c1#summary", unit(0))])
+
+    index.delete("tenant-t1", ["c1#summary"])
+
+    assert [r.id for r in index.fetch("tenant-t2", ["c1#summary"])] == ["c1#summary"]
+
+
+def test_a_delete_of_more_ids_than_one_request_takes_deletes_them_all(
+    index: IndexUnderTest,
+) -> None:
+    ids = [f"c{n}#summary" for n in range(1201)]
+    index.upsert("tenant-t1", [record(vector_id, unit(n % DIM)) for n, vector_id in enumerate(ids)])
+
+    index.delete("tenant-t1", ids)
+
+    assert index.fetch("tenant-t1", ids[:100]) == []
+    assert index.fetch("tenant-t1", ids[-100:]) == []

@@ -21,6 +21,7 @@ from infra.bus.dead_letters import DeadLetters
 from infra.bus.dispatch import InlineDispatcher
 from infra.bus.publishing import Envelope, InMemoryPublisher, Publisher
 from infra.dlq import DeadLetterDesk
+from infra.erasure import DeskBin, Eraser
 from infra.health import Dependency, HealthMonitor
 from infra.intake import Intake
 from infra.queue_report import QueueReporter
@@ -31,6 +32,7 @@ from infra.store.audit import SqlAudit
 from infra.store.calls import SqlCallQueries, SqlCallStore
 from infra.store.dialing import SqlCallBook
 from infra.store.engine import create_engine, ping
+from infra.store.erasure import SqlErasure
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.migrate import upgrade
@@ -151,6 +153,11 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
     """
 
     def build(*, publisher: Publisher = publisher, **overrides: Any) -> testing.TestClient:
+        absent_letters = DeadLetters(
+            redis.Redis(port=free_port(), socket_timeout=0.5, socket_connect_timeout=0.5),
+            "switchboard",
+        )
+        absent_desk = DeadLetterDesk(absent_letters, store.progress, SqlAudit(store.engine))
         fields: dict[str, Any] = {
             "max_body_bytes": 64 * 1024,
             "max_json_depth": 64,
@@ -180,13 +187,12 @@ def make_client(store: Store, publisher: InMemoryPublisher) -> ClientFactory:
             ),
             "trigger_every_s": 10,
             # Likewise the dead-letter desk: a real one, on a broker that is not there.
-            "desk": DeadLetterDesk(
-                DeadLetters(
-                    redis.Redis(port=free_port(), socket_timeout=0.5, socket_connect_timeout=0.5),
-                    "switchboard",
-                ),
-                store.progress,
+            "desk": absent_desk,
+            "eraser": Eraser(
+                SqlErasure(store.engine),
+                store.vectors,
                 SqlAudit(store.engine),
+                DeskBin(absent_letters, absent_desk),
             ),
             "sessions": SqlConsoleSessions(
                 store.engine, clock=lambda: datetime.fromtimestamp(NOW, tz=UTC)

@@ -2,8 +2,10 @@
 
 ``POST /vectors/upsert``, ``GET /vectors/fetch?ids=..&namespace=..``, ``POST /query``
 (cosine, namespace, metadata filter with ``$eq``/``$ne``/``$in``/``$and`` or a bare
-value) and ``POST /describe_index_stats``; the ``Api-Key`` header is checked and
-vectors of the wrong dimension are rejected with 400, as Pinecone does.
+value), ``POST /vectors/delete`` (by ids, or ``deleteAll``) and
+``POST /describe_index_stats``; the ``Api-Key`` header is checked and vectors of the
+wrong dimension are rejected with 400, as Pinecone does. Like a serverless index, it
+refuses a delete by metadata filter and more than 1,000 ids in one delete.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.standins.server_base import Reply, Request, StandInServer
+
+MAX_DELETE_IDS = 1000
+"""Most ids Pinecone takes in one delete request."""
 
 
 def _error(status: int, message: str) -> Reply:
@@ -62,6 +67,7 @@ class PineconeStandIn(StandInServer):
             ("POST", "/vectors/upsert"): self._upsert,
             ("GET", "/vectors/fetch"): self._fetch,
             ("POST", "/query"): self._query,
+            ("POST", "/vectors/delete"): self._delete,
             ("POST", "/describe_index_stats"): self._stats,
         }
         route = routes.get((request.method, request.path))
@@ -93,6 +99,21 @@ class PineconeStandIn(StandInServer):
         space = self.namespaces.get(namespace, {})
         found = {vid: space[vid] for vid in request.query.get("ids", []) if vid in space}
         return Reply(body={"vectors": found, "namespace": namespace, "usage": {"readUnits": 1}})
+
+    def _delete(self, request: Request) -> Reply:
+        body = request.json() or {}
+        if body.get("filter"):
+            return _error(400, "Serverless indexes do not support deleting by metadata")
+        space = self.namespaces.get(body.get("namespace", ""), {})
+        if body.get("deleteAll"):
+            space.clear()
+            return Reply(body={})
+        ids = body.get("ids") or []
+        if len(ids) > MAX_DELETE_IDS:
+            return _error(400, f"Cannot delete more than {MAX_DELETE_IDS} ids at once")
+        for vector_id in ids:
+            space.pop(vector_id, None)
+        return Reply(body={})
 
     def _query(self, request: Request) -> Reply:
         body = request.json()
