@@ -23,36 +23,14 @@ from infra.bus.queues import queue_depths
 from infra.cli.bus import parse_since
 from infra.cli.main import app
 from infra.store.audit import SqlAudit
-from infra.store.engine import create_engine
 from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
-from infra.store.migrate import upgrade
 from infra.store.progress import SqlJobProgress
 from infra.store.records import MessageRef
-from infra.store.tenants import SqlTenantDirectory
 from tests.builders import make_inbox_entry, make_post_call_job, make_transcribed
 from tests.bus.support import kill, rejecting_broker
 
 WIDE = {"COLUMNS": "250"}
-
-
-@pytest.fixture
-def engine(data_dir: Path) -> Iterator[sa.Engine]:
-    """The CLI's own store: a migrated SQLite file in its data dir."""
-    data_dir.mkdir(parents=True)
-    url = f"sqlite:///{data_dir / 'switchboard.db'}"
-    upgrade(url)
-    built = create_engine(url)
-    try:
-        yield built
-    finally:
-        built.dispose()
-
-
-@pytest.fixture
-def tenant_id(engine: sa.Engine) -> str:
-    tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
-    return tenant.id
 
 
 def _reject(payload: dict[str, Any]) -> None:

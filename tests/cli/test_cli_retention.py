@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,7 @@ from infra.bus.dead_letters import DeadLetters
 from infra.bus.publishing import Envelope
 from infra.cli.main import app
 from infra.store.audit import SqlAudit
-from infra.store.engine import create_engine
-from infra.store.migrate import upgrade
 from infra.store.tables import CALL_LOGS, JOBS, USERS, VECTORS
-from infra.store.tenants import SqlTenantDirectory
 from infra.store.vectors import SqlVectorIndex
 from tests.builders import make_post_call_job
 from tests.bus.support import kill, rejecting_broker
@@ -29,25 +25,6 @@ from tests.fakes import FixedClock
 from tests.seeds import LONG_AGO, Seeder, count
 
 WIDE = {"COLUMNS": "250"}
-
-
-@pytest.fixture
-def engine(data_dir: Path) -> Iterator[sa.Engine]:
-    """The CLI's own store: a migrated SQLite file in its data dir."""
-    data_dir.mkdir(parents=True)
-    url = f"sqlite:///{data_dir / 'switchboard.db'}"
-    upgrade(url)
-    built = create_engine(url)
-    try:
-        yield built
-    finally:
-        built.dispose()
-
-
-@pytest.fixture
-def tenant_id(engine: sa.Engine) -> str:
-    tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
-    return tenant.id
 
 
 @pytest.fixture
