@@ -109,3 +109,15 @@ def is_storable(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def reason_of(document: dict[str, Any]) -> str:
+    """The ``reason`` of a change's body, for the audit log.
+
+    Raises:
+        ProblemError: 422 naming ``reason`` when it is missing or blank.
+    """
+    reason = document.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise unprocessable("say why, for the audit log", field="reason")
+    return reason.strip()

@@ -54,6 +54,14 @@ class SqlJobQueries:
         views = [self.job_view(job_id, tenant_id=None) for job_id in ids]
         return [view for view in views if view is not None]
 
+    def count_failed_at_intake(self) -> int:
+        """How many jobs failed at intake (one indexed count, no view built)."""
+        query = sa.select(sa.func.count()).where(
+            JOBS.c.status == "failed", JOBS.c.error_step == INTAKE_STEP
+        )
+        with transaction(self._engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
     def job_counts(self, since: datetime) -> dict[str, dict[str, int]]:
         """Jobs last updated since ``since``, counted by kind and status."""
         query = (

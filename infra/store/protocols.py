@@ -141,6 +141,10 @@ class JobQueries(Protocol):
         """Jobs whose first message no longer validated, so were never published; newest first."""
         ...
 
+    def count_failed_at_intake(self) -> int:
+        """How many jobs failed at intake."""
+        ...
+
 
 class CallQueries(Protocol):
     """Read side of the calls API."""

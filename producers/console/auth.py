@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import falcon
@@ -80,14 +80,12 @@ class Operator:
         role: ``admin`` may change things; ``viewer`` may look.
         session_id: The session's id; None for a bearer token.
         csrf: The session's CSRF token; None for a bearer token.
-        expires_at: When the session ends; None for a bearer token.
     """
 
     name: str
     role: Role
     session_id: str | None = None
     csrf: str | None = None
-    expires_at: datetime | None = None
 
     @property
     def may_change(self) -> bool:
@@ -130,7 +128,7 @@ class ConsoleAuth:
         if not self._bearer.admin_still_valid(session.token_hash):
             self._sessions.close(session_id)
             return None
-        return Operator(session.admin, session.role, session_id, session.csrf, session.expires_at)
+        return Operator(session.admin, session.role, session_id, session.csrf)
 
     def login(self, token: str) -> tuple[Operator, str] | None:
         """Open a session for an admin or viewer ``token``: the operator and session id.
@@ -143,9 +141,7 @@ class ConsoleAuth:
         session_id, session = self._sessions.open(
             admin=principal.admin, role=principal.role, token=token, ttl=self.ttl
         )
-        operator = Operator(
-            principal.admin, principal.role, session_id, session.csrf, session.expires_at
-        )
+        operator = Operator(principal.admin, principal.role, session_id, session.csrf)
         return operator, session_id
 
     def logout(self, operator: Operator) -> None:

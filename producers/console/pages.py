@@ -105,8 +105,8 @@ class QueuesPage(ConsolePage):
         operator = self._operator(req)
         with reachable():
             report = self._deps.report.report()
-            intake = self._deps.jobs.failed_at_intake(limit=REVIEW_LIMIT + 1)
-            unknown = self._deps.calls.needing_review(limit=REVIEW_LIMIT + 1)
+            intake = self._deps.jobs.count_failed_at_intake()
+            unknown = len(self._deps.calls.needing_review(limit=REVIEW_LIMIT + 1))
         for queue in report["queues"]:
             queue["pipeline"] = _PIPELINE_OF.get(queue["name"], "-")
         report["queues"].sort(key=lambda queue: _IN_ORDER.get(queue["name"], len(_IN_ORDER)))
@@ -115,7 +115,7 @@ class QueuesPage(ConsolePage):
             operator,
             "queues.html",
             report=report,
-            review={"intake": len(intake), "unknown": len(unknown), "cap": REVIEW_LIMIT},
+            review={"intake": intake, "unknown": unknown, "cap": REVIEW_LIMIT},
             refresh=_refresh(req),
         )
 

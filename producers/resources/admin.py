@@ -39,7 +39,7 @@ from infra.store.protocols import TenantDirectory
 from producers.auth import BearerAuth
 from producers.errors import ProblemError, unprocessable
 from producers.operations import ADMIN_CHANGE, ADMIN_READ, operation, returns
-from producers.payloads import is_storable, parse_document
+from producers.payloads import is_storable, parse_document, reason_of
 from producers.resources.users import parse_limit
 from producers.resources.webhooks import read_body
 from producers.schemas.dead_letters import (
@@ -102,13 +102,6 @@ def _known(name: str, value: str | None, known: list[str]) -> str | None:
     if value is not None and value not in known:
         raise unprocessable(f"unknown {name} {value!r}; known: {', '.join(known)}", field=name)
     return value
-
-
-def _reason(document: dict[str, Any]) -> str:
-    reason = document.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        raise unprocessable("say why, for the audit log", field="reason")
-    return reason.strip()
 
 
 def tenant_ids(tenants: TenantDirectory, tenant: str | None) -> frozenset[str] | None:
@@ -266,7 +259,7 @@ class ReplayResource(_Change):
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Replay it (409 when its payload is invalid, 404 when it is gone)."""
         actor, document = self._begin(req)
-        outcome = self._desk.replay(message_id, actor=actor, reason=_reason(document))
+        outcome = self._desk.replay(message_id, actor=actor, reason=reason_of(document))
         _answer(resp, outcome, message_id)
 
 
@@ -285,7 +278,7 @@ class PurgeResource(_Change):
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Purge it (404 when it is gone); its job stays failed."""
         actor, document = self._begin(req)
-        outcome = self._desk.purge(message_id, actor=actor, reason=_reason(document))
+        outcome = self._desk.purge(message_id, actor=actor, reason=reason_of(document))
         _answer(resp, outcome, message_id)
 
 
@@ -308,7 +301,7 @@ class PayloadResource(_Change):
     def on_put(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         """Keep the payload if its contract accepts it (422 with the violations if not)."""
         actor, document = self._begin(req)
-        reason = _reason(document)
+        reason = reason_of(document)
         if "payload" not in document:
             raise unprocessable("is required", field="payload")
         outcome = self._desk.edit(message_id, document["payload"], actor=actor, reason=reason)

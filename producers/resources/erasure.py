@@ -32,7 +32,7 @@ from infra.store.protocols import TenantDirectory
 from producers.auth import BearerAuth
 from producers.errors import unprocessable
 from producers.operations import ADMIN_CHANGE, operation, returns
-from producers.payloads import is_storable, parse_document
+from producers.payloads import is_storable, parse_document, reason_of
 from producers.resources.webhooks import read_body
 from producers.schemas.dead_letters import ChangeReason
 from producers.schemas.erasure import Erased, ErasureTenant
@@ -81,10 +81,7 @@ class ErasureRequest:
         document = parse_document(
             read_body(req, self._max_body_bytes), max_depth=self._max_json_depth
         )
-        reason = document.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise unprocessable("say why, for the audit log", field="reason")
-        return actor, reason.strip()
+        return actor, reason_of(document)
 
 
 class CallErasureResource:

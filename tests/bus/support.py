@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,18 @@ def rejecting_broker(
             broker=broker, actor_name=route.actor, queue_name=route.queue, max_retries=0
         )(reject)
     return broker
+
+
+@contextmanager
+def rejecting(
+    redis_url: str, prefix: str, reject: Callable[[dict[str, Any]], None]
+) -> Iterator[SwitchboardBroker]:
+    """A ``rejecting_broker`` in a namespace of its own, closed at the end of the block."""
+    broker = rejecting_broker(redis_url, f"{prefix}-{uuid.uuid4().hex[:8]}", reject)
+    try:
+        yield broker
+    finally:
+        broker.close()
 
 
 def kill(broker: SwitchboardBroker, *envelopes: Envelope) -> list[str]:

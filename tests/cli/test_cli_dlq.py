@@ -28,7 +28,7 @@ from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
 from infra.store.records import MessageRef
 from tests.builders import make_inbox_entry, make_post_call_job, make_transcribed
-from tests.bus.support import kill, rejecting_broker
+from tests.bus.support import kill, rejecting
 
 WIDE = {"COLUMNS": "250"}
 
@@ -44,13 +44,10 @@ def broker(
     engine: sa.Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    built = rejecting_broker(redis_url, f"sbdlq-{uuid.uuid4().hex[:8]}", _reject)
-    monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
-    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
-    try:
+    with rejecting(redis_url, "sbdlq", _reject) as built:
+        monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
+        monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
         yield built
-    finally:
-        built.close()
 
 
 def _letters(broker: SwitchboardBroker) -> DeadLetters:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from infra.store.audit import SqlAudit
 from infra.store.tables import CALL_LOGS, JOBS, USERS, VECTORS
 from infra.store.vectors import SqlVectorIndex
 from tests.builders import make_post_call_job
-from tests.bus.support import kill, rejecting_broker
+from tests.bus.support import kill, rejecting
 from tests.fakes import FixedClock
 from tests.seeds import LONG_AGO, Seeder, count
 
@@ -41,13 +40,10 @@ def broker(
     engine: sa.Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    built = rejecting_broker(redis_url, f"sbforget-{uuid.uuid4().hex[:8]}", _reject)
-    monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
-    monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
-    try:
+    with rejecting(redis_url, "sbforget", _reject) as built:
+        monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
+        monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
         yield built
-    finally:
-        built.close()
 
 
 def _run(*args: str) -> Result:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from infra.store.users import SqlUsers
 from infra.store.vectors import SqlVectorIndex
 from producers.app import ApiDeps, create_app
 from tests.builders import make_inbox_entry
-from tests.bus.support import kill, rejecting_broker
+from tests.bus.support import kill, rejecting
 from tests.fakes import FixedClock
 from tests.producers.api_support import (
     ADMIN_TOKEN,
@@ -217,11 +216,8 @@ def _reject(payload: dict[str, Any]) -> None:
 @pytest.fixture
 def dead_broker(redis_url: str) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    built = rejecting_broker(redis_url, f"sbadmin-{uuid.uuid4().hex[:8]}", _reject)
-    try:
+    with rejecting(redis_url, "sbadmin", _reject) as built:
         yield built
-    finally:
-        built.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infra.store.job_views import SqlJobQueries
 from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
 from infra.store.records import AcceptedJob, InboxEntry, MessageRef, RelayBacklog, Tenant
@@ -239,3 +240,20 @@ def test_rejections_are_kept_with_their_body_as_text_even_with_nul(engine: sa.En
     )
     assert row.payload == '{"a": "\ufffd\ufffd"}'
     assert row.created_at.utcoffset() == timedelta(0)
+
+
+def test_jobs_failed_at_intake_are_listed_and_counted_alike(
+    engine: sa.Engine, tenant: Tenant
+) -> None:
+    ledger = SqlJobLedger(engine)
+    queries = SqlJobQueries(engine)
+    for n in (1, 2, 3):
+        _accept(ledger, tenant, conversation_id=f"conv-{n}", job_id=f"job-{n}")
+    assert queries.count_failed_at_intake() == 0
+
+    ledger.fail_at_intake("job-1", error="transcript: field required")
+    ledger.fail_at_intake("job-3", error="transcript: field required")
+
+    listed = queries.failed_at_intake(limit=10)
+    assert sorted(job.job_id for job in listed) == ["job-1", "job-3"]
+    assert queries.count_failed_at_intake() == len(listed)
