@@ -71,6 +71,7 @@ class LoginPage(ConsolePage):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Open a session for an admin or viewer token; 401 with the form again if not."""
+        ConsoleAuth.check_origin(req)
         form = read_form(req, self._deps.max_body_bytes)
         target = console_path(field(form, "next"), "/admin/queues")
         token = (field(form, "token") or "").strip()

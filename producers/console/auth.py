@@ -164,17 +164,30 @@ class ConsoleAuth:
             )
         if operator.session_id is None:
             return
-        origin = req.get_header("Origin")
-        own = f"{req.forwarded_scheme}://{req.forwarded_host}"
-        if origin is not None and origin != own:
-            raise ConsoleError(
-                falcon.HTTP_403, "Forbidden", f"a change from {origin} is not this console's"
-            )
+        self.check_origin(req)
         if csrf is None or operator.csrf is None or not hmac.compare_digest(csrf, operator.csrf):
             raise ConsoleError(
                 falcon.HTTP_403,
                 "Forbidden",
                 "this form is stale or did not come from the console: reload the page and retry",
+            )
+
+    @staticmethod
+    def check_origin(req: falcon.Request) -> None:
+        """Refuse a form a browser posted from another site's page.
+
+        Applied to every change and to the login form (so another site cannot log a
+        browser into a session of its choosing). A browser sends ``Origin`` with every
+        POST; a script that sends none is not a browser another site could drive.
+
+        Raises:
+            ConsoleError: 403 for an ``Origin`` that is not the console's.
+        """
+        origin = req.get_header("Origin")
+        own = f"{req.forwarded_scheme}://{req.forwarded_host}"
+        if origin is not None and origin != own:
+            raise ConsoleError(
+                falcon.HTTP_403, "Forbidden", f"a form from {origin} is not this console's"
             )
 
     def notice(self, operator: Operator) -> str | None:

@@ -168,6 +168,30 @@ def test_a_tenant_key_or_a_wrong_token_does_not_log_in(
     assert "a tenant&#39;s key cannot open the console" in tenant.text
 
 
+def test_a_login_form_posted_from_another_site_opens_no_session(
+    client: testing.TestClient, store: Store
+) -> None:
+    _, token = store.admins.add("ana", "admin")
+    form = urlencode({"token": token, "next": "/admin/queues"})
+
+    foreign = client.simulate_post(
+        "/admin/login",
+        body=form,
+        headers={"Content-Type": FORM, "Origin": "https://evil.example"},
+    )
+    own = client.simulate_post(
+        "/admin/login",
+        body=form,
+        headers={"Content-Type": FORM, "Origin": "http://falconframework.org"},
+    )
+
+    assert foreign.status_code == 403
+    assert COOKIE not in foreign.cookies
+    assert "a form from https://evil.example is not this console&#39;s" in foreign.text
+    assert own.status_code == 303
+    assert COOKIE in own.cookies
+
+
 def test_after_login_the_browser_goes_only_to_a_console_page(
     client: testing.TestClient, store: Store
 ) -> None:
