@@ -102,6 +102,57 @@ def check(directory: Path) -> list[str]:
     return problems
 
 
+def version_problems(directory: Path) -> list[str]:
+    """What is wrong with ``contracts.__version__`` for the change since the snapshot.
+
+    The snapshot's version is the one its ``asyncapi.json`` records. A breaking change
+    (``check``) needs a new major version, any other change to a contract's schema a
+    greater version (a new minor one), and the version never goes back. A directory
+    without a snapshot has nothing to compare with.
+
+    Returns:
+        One sentence per problem, saying which version would do; empty when it is right.
+    """
+    document = directory / ASYNCAPI_FILE
+    if not document.exists():
+        return []
+    old = _version(json.loads(document.read_text("utf-8"))["info"]["version"])
+    new = _version(contracts.__version__)
+    if new < old:
+        return [f"contracts.__version__ {_text(new)} is older than the snapshot's {_text(old)}"]
+    breaking = check(directory)
+    if breaking and new[0] <= old[0]:
+        return [
+            f"{len(breaking)} breaking change(s) need a new major version: set "
+            f"contracts.__version__ to {old[0] + 1}.0.0 (it is {_text(new)})"
+        ]
+    if new == old and _contracts_changed(directory):
+        return [
+            "the contracts' schemas changed: set contracts.__version__ to "
+            f"{old[0]}.{old[1] + 1}.0 (it is {_text(new)})"
+        ]
+    return []
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    major, minor, patch = (int(part) for part in text.split("."))
+    return major, minor, patch
+
+
+def _text(version: tuple[int, int, int]) -> str:
+    return ".".join(str(part) for part in version)
+
+
+def _contracts_changed(directory: Path) -> bool:
+    committed = {
+        p.name: json.loads(p.read_text("utf-8"))
+        for p in directory.glob("*.json")
+        if p.name != ASYNCAPI_FILE
+    }
+    current = {f"{c.__name__}.json": contract_schema(c) for c in CONTRACTS}
+    return committed != current
+
+
 def asyncapi_document() -> dict[str, Any]:
     """An AsyncAPI 3.0 document: one channel per queue, one message per contract."""
     channels: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import contracts
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
 from infra.schemas import check as check_schemas
-from infra.schemas import export_schemas
+from infra.schemas import export_schemas, version_problems
 
 app = typer.Typer(
     cls=HelpGroup, help="Contract schemas: export and compatibility check.", no_args_is_help=True
@@ -29,7 +29,17 @@ def export(
         Path, typer.Argument(metavar="DIRECTORY", help="Where to write the JSON Schemas.")
     ],
 ) -> None:
-    """Write every contract's JSON Schema into DIRECTORY."""
+    """Write every contract's JSON Schema into DIRECTORY.
+
+    Over an earlier export, refuses when the change needs a new contracts version that
+    contracts.__version__ does not have yet.
+    """
+    problems = version_problems(directory)
+    if problems:
+        fail(
+            "; ".join(problems),
+            hint="bump the version in contracts/__init__.py, then export again",
+        )
     written = export_schemas(directory)
     console = out()
     for path in written:

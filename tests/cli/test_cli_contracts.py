@@ -42,3 +42,21 @@ def test_check_of_a_missing_snapshot_says_how_to_create_one(
     result = runner.invoke(app, ["contracts", "check", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "switchboard contracts export" in result.stderr
+
+
+def test_export_over_a_snapshot_refuses_a_change_without_a_new_version(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "schemas"
+    assert runner.invoke(app, ["contracts", "export", str(directory)]).exit_code == 0
+    path = directory / "PostCallJobData.json"
+    schema = json.loads(path.read_text())
+    del schema["properties"]["call_status"]  # as if the code had just added it
+    path.write_text(json.dumps(schema))
+
+    result = runner.invoke(app, ["contracts", "export", str(directory)])
+
+    assert result.exit_code == 1
+    assert "the contracts' schemas changed: set contracts.__version__ to" in result.stderr
+    assert "bump the version in contracts/__init__.py" in result.stderr
+    assert "call_status" not in path.read_text()  # nothing was written

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.schemas import ASYNCAPI_FILE, check, drift, export_schemas
+import contracts
+from infra.schemas import ASYNCAPI_FILE, check, drift, export_schemas, version_problems
 
 SNAPSHOT = Path(__file__).parents[2] / "contracts" / "schemas"
 
@@ -93,3 +94,60 @@ def test_export_writes_one_schema_per_contract_and_removes_stale_files(tmp_path:
     assert not (tmp_path / "Stale.json").exists()
     route = json.loads((tmp_path / "PostCallJobData.json").read_text())["x-switchboard"]
     assert route == {"queue": "calls.transcript", "actor": "fetch_transcript", "schema_version": 1}
+
+
+def _set_snapshot_version(snapshot: Path, version: str) -> None:
+    path = snapshot / ASYNCAPI_FILE
+    document = json.loads(path.read_text())
+    document["info"]["version"] = version
+    path.write_text(json.dumps(document))
+
+
+def _drop_property(snapshot: Path, name: str) -> None:
+    path = snapshot / "PostCallJobData.json"
+    schema = json.loads(path.read_text())
+    del schema["properties"][name]  # the snapshot predates the field: an additive change
+    path.write_text(json.dumps(schema))
+
+
+def test_the_committed_snapshot_has_the_contracts_version() -> None:
+    assert version_problems(SNAPSHOT) == []
+    document = json.loads((SNAPSHOT / ASYNCAPI_FILE).read_text())
+    assert document["info"]["version"] == contracts.__version__
+
+
+def test_an_additive_change_needs_a_new_minor_version(snapshot: Path) -> None:
+    _set_snapshot_version(snapshot, contracts.__version__)
+    _drop_property(snapshot, "call_status")
+    major, minor, _ = contracts.__version__.split(".")
+
+    assert version_problems(snapshot) == [
+        "the contracts' schemas changed: set contracts.__version__ to "
+        f"{major}.{int(minor) + 1}.0 (it is {contracts.__version__})"
+    ]
+    _set_snapshot_version(snapshot, "0.9.0")
+    assert version_problems(snapshot) == []
+
+
+def test_a_breaking_change_needs_a_new_major_version(snapshot: Path) -> None:
+    major = int(contracts.__version__.split(".")[0])
+    _edit(snapshot / "PostCallJobData.json", "extra-old-field")
+    _set_snapshot_version(snapshot, f"{major}.0.0")
+
+    [problem] = version_problems(snapshot)
+    assert problem.startswith("1 breaking change(s) need a new major version")
+    assert f"to {major + 1}.0.0" in problem
+    _set_snapshot_version(snapshot, f"{major - 1}.4.0")
+    assert version_problems(snapshot) == []
+
+
+def test_the_version_never_goes_back(snapshot: Path) -> None:
+    major = int(contracts.__version__.split(".")[0])
+    _set_snapshot_version(snapshot, f"{major}.99.0")
+    assert version_problems(snapshot) == [
+        f"contracts.__version__ {contracts.__version__} is older than the snapshot's {major}.99.0"
+    ]
+
+
+def test_a_directory_without_a_snapshot_has_no_version_to_follow(tmp_path: Path) -> None:
+    assert version_problems(tmp_path) == []
