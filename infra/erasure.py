@@ -8,7 +8,9 @@
   rejections of the conversation id), and its dead letters in the broker;
 - a user: every call of their tenant from or to their number, as above; their daily
   calls and those calls' status events; their dead letters; and their row, last, so
-  that a forget cut short can be run again and find everything.
+  that a forget cut short can be run again and find everything. When another user of
+  the tenant has the same number (a shared line), nothing tells whose its calls are:
+  they are left, and the erasure says so (``left``) with the command for each.
 
 A call still being processed is not forgotten (its pipeline would write its rows
 again): it is reported as kept, and a second run after it finished completes the job.
@@ -44,12 +46,14 @@ class Erasure:
         deleted: Rows (and vectors, dead letters) deleted, per label.
         calls: The calls erased (for a user: those from or to their number).
         kept: What could not be deleted now, and why (run again later).
+        left: What was left on purpose, and why (running again leaves it too).
     """
 
     subject: str
     deleted: Tally = field(default_factory=Counter)
     calls: list[CallKey] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -71,7 +75,11 @@ class Erasure:
         """One line: what went, and what was kept."""
         went = self.went()
         text = f"{self.outcome}: {went}" if went else self.outcome
-        return text + "".join(f"; kept {why}" for why in self.kept)
+        return (
+            text
+            + "".join(f"; kept {why}" for why in self.kept)
+            + "".join(f"; left {why}" for why in self.left)
+        )
 
 
 Belongs = Callable[[DeadLetter], bool]
@@ -232,7 +240,17 @@ class Eraser:
         user = self._store.user(user_id)
         if user is None:
             return
-        self._calls(erasure, self._store.calls_of_number(user.tenant_id, user.phone))
+        calls = self._store.calls_of_number(user.tenant_id, user.phone)
+        sharing = self._store.others_with_number(user) if calls else []
+        if sharing:
+            # Not the number itself: the audit log keeps this line after the user is gone.
+            erasure.left.append(
+                f"{len(calls)} call(s) from or to their number, which is also user "
+                f"{', '.join(sharing)}'s: {', '.join(key.conversation_id for key in calls)}"
+                " (forget each that is theirs with `switchboard forget call`)"
+            )
+            calls = []
+        self._calls(erasure, calls)
         if not erasure.kept:
             # Last: the row holds the number that finds the user's calls.
             erasure.deleted += self._store.delete_user(user_id)

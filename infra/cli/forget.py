@@ -148,6 +148,8 @@ def _show(erasure: Erasure) -> None:
             f"Nothing left of {erasure.subject} (forgotten already, or never stored).",
             markup=False,
         )
+    for why in erasure.left:
+        console.print(f"Left {why}", markup=False)
     console.print("Recorded in the audit log (`switchboard dlq audit --action forget`).")
     if not erasure.complete:
         for why in erasure.kept:

@@ -258,6 +258,16 @@ class SqlErasure:
             rows = conn.execute(sa.union(from_jobs, from_callbacks)).all()
         return sorted(CallKey(row[0], row[1]) for row in rows)
 
+    def others_with_number(self, user: UserAnchor) -> list[str]:
+        """The ids of the tenant's other users who have the same number, sorted."""
+        query = sa.select(USERS.c.id).where(
+            USERS.c.tenant_id == user.tenant_id,
+            USERS.c.phone == user.phone,
+            USERS.c.id != user.user_id,
+        )
+        with transaction(self._engine) as conn:
+            return sorted(conn.execute(query).scalars())
+
     def delete_user(self, user_id: str) -> Tally:
         """Delete the user's daily calls, their status events and the user's row.
 

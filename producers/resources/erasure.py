@@ -58,6 +58,7 @@ def erasure_document(erasure: Erasure) -> dict[str, Any]:
         "deleted": {label: erasure.deleted[label] for label in LABELS if erasure.deleted[label]},
         "calls": [key.conversation_id for key in erasure.calls],
         "kept": list(erasure.kept),
+        "left": list(erasure.left),
     }
 
 

@@ -29,3 +29,7 @@ class Erased(Answer):
     )
     calls: list[str] = Field(description="The conversation ids whose data went.")
     kept: list[str] = Field(description="What could not go now, and why.")
+    left: list[str] = Field(
+        description="What was left on purpose, and why: a user's calls from or to a number "
+        "another user of the tenant also has, each to be forgotten as a call if it is theirs."
+    )

@@ -191,6 +191,24 @@ def test_forget_user_deletes_their_calls_by_number_and_their_row(
     assert count(engine, USERS) == 0
 
 
+def test_forget_user_on_a_shared_line_leaves_its_calls_and_says_how_to_forget_them(
+    engine: sa.Engine, seed: Seeder, tenant_id: str, broker: SwitchboardBroker
+) -> None:
+    user = seed.user(tenant_id, phone="+447700900123")
+    sibling = seed.user(tenant_id, phone="+447700900123")
+    seed.call("conv_shared", tenant_id=tenant_id, caller_number="+447700900123")
+
+    result = _run("forget", "user", user, "--reason", "DSR-4", "--as", "ana")
+
+    assert result.exit_code == 0, result.output
+    assert _rows(result.stdout)["users"] == ["1"]
+    assert f"Left 1 call(s) from or to their number, which is also user {sibling}'s" in (
+        " ".join(result.stdout.split())
+    )
+    assert "switchboard forget call" in result.stdout
+    assert count(engine, USERS) == 1
+
+
 def test_forget_without_a_broker_deletes_the_rows_and_says_the_dead_letters_were_kept(
     engine: sa.Engine, seed: Seeder, tenant_id: str
 ) -> None:

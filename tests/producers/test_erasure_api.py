@@ -79,6 +79,7 @@ def test_an_admin_deletes_a_call_with_its_vectors_and_dead_letters_then_finds_no
         "deleted": {"jobs": 1, "job steps": 1, "call logs": 1, "vectors": 3, "dead letters": 1},
         "calls": ["conv_1"],
         "kept": [],
+        "left": [],
     }
     assert count(store.engine, CALL_LOGS) == 0
     assert second.json["outcome"] == "nothing left"

@@ -244,6 +244,32 @@ def test_forgetting_a_user_deletes_their_calls_by_number_their_daily_calls_and_t
     assert eraser.forget_user(user, actor="ana", reason="DSR-10").outcome == "nothing left"
 
 
+def test_a_shared_number_leaves_its_calls_and_says_whose_they_may_be(
+    engine: sa.Engine, seed: Seeder, tenant: Tenant, eraser: Eraser, index: InMemoryVectorIndex
+) -> None:
+    user = seed.user(tenant.id, phone=NUMBER)
+    sibling = seed.user(tenant.id, phone=NUMBER)
+    seed.outbound(tenant_id=tenant.id, user_id=user, status="completed", phone=NUMBER)
+    seed.call("conv_shared_line", tenant_id=tenant.id, caller_number=NUMBER, vectors=index)
+
+    erasure = eraser.forget_user(user, actor="ana", reason="DSR-12")
+
+    assert erasure.outcome == "deleted"
+    assert erasure.calls == []
+    assert erasure.left == [
+        f"1 call(s) from or to their number, which is also user {sibling}'s: conv_shared_line"
+        " (forget each that is theirs with `switchboard forget call`)"
+    ]
+    assert erasure.deleted["users"] == 1
+    assert erasure.deleted["outbound calls"] == 1
+    assert _rows_of(engine, tenant.id, "conv_shared_line")["jobs"] == 1
+    assert len(index.namespaces[f"tenant-{tenant.id}"]) > 0
+    assert count(engine, USERS) == 1
+    [entry] = SqlAudit(engine).entries(action="forget")
+    assert "left 1 call(s)" in entry.outcome
+    assert NUMBER not in entry.outcome
+
+
 def test_a_user_with_a_call_in_flight_keeps_their_row_until_forgotten_again(
     engine: sa.Engine, seed: Seeder, tenant: Tenant, eraser: Eraser
 ) -> None:
