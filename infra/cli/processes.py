@@ -148,6 +148,8 @@ def api(
         int | None,
         typer.Option(
             metavar="PORT",
+            min=1,
+            max=65535,
             help="Bind port.",
             show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
         ),
@@ -156,6 +158,7 @@ def api(
         int | None,
         typer.Option(
             metavar="N",
+            min=1,
             help="gunicorn worker processes.",
             show_default=f"SWITCHBOARD_API__WORKERS, else {_API.workers}",
         ),
@@ -164,6 +167,7 @@ def api(
         int | None,
         typer.Option(
             metavar="N",
+            min=1,
             help="Threads per gunicorn worker.",
             show_default=f"SWITCHBOARD_API__THREADS, else {_API.threads}",
         ),
@@ -172,10 +176,10 @@ def api(
     """Serve the HTTP producers: an edge that reads requests whole, gunicorn behind it."""
     settings = load_settings()
     argv = api_argv(
-        host=host or settings.api.host,
-        port=port or settings.api.port,
-        workers=workers or settings.api.workers,
-        threads=threads or settings.api.threads,
+        host=settings.api.host if host is None else host,
+        port=settings.api.port if port is None else port,
+        workers=settings.api.workers if workers is None else workers,
+        threads=settings.api.threads if threads is None else threads,
     )
     _run("api", settings, _single("api", argv))
 
@@ -185,6 +189,7 @@ def worker(
         int | None,
         typer.Option(
             metavar="N",
+            min=1,
             help="Worker processes.",
             show_default=f"SWITCHBOARD_WORKER__PROCESSES, else {_WORKER.processes}",
         ),
@@ -193,6 +198,7 @@ def worker(
         int | None,
         typer.Option(
             metavar="N",
+            min=1,
             help="Threads per process.",
             show_default=f"SWITCHBOARD_WORKER__THREADS, else {_WORKER.threads}",
         ),
@@ -226,10 +232,20 @@ def migrate(settings: Settings) -> None:
 
 
 def dev(
-    port: Annotated[int, typer.Option(metavar="PORT", help="API port.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="API port.",
+            show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole stack locally: embedded Valkey, migrations, api, worker, scheduler."""
     settings = load_settings()
+    port = settings.api.port if port is None else port
     console = out()
     url, owned = broker_url(settings)
     try:
