@@ -21,19 +21,22 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import pydantic
 
 from contracts import BY_NAME, CONTRACTS, Contract
-from infra.bus.dead_letters import DeadLetter, DeadLetters
+from infra.bus.dead_letters import PAGE, DeadLetter, DeadLetters
 from infra.store.audit import AuditEntry, SqlAudit
 from infra.store.progress import SqlJobProgress
 
 SCAN_LIMIT = 10_000
-"""Most dead letters one selection reads, newest first; filters select among these."""
+"""Most dead letters a request of the admin API or the console reads, newest first, to
+filter: a request's time stays bounded. The CLI reads them all."""
 
 QUEUES = sorted({contract.route.queue for contract in CONTRACTS})
 """The pipeline queues: the routes of the contracts."""
@@ -130,8 +133,8 @@ def since_moment(value: str, now: datetime) -> datetime:
 class Selection:
     """Which dead letters to read: by queue, actor, exception type, time, tenant and job.
 
-    The queue is read from the broker; the other filters are applied to the newest
-    ``SCAN_LIMIT`` dead letters, since the broker indexes dead letters by time only.
+    The queue is read from the broker; the other filters are applied to the dead letters
+    as they are read, newest first, since the broker indexes dead letters by time only.
     """
 
     queue: str | None = None
@@ -162,15 +165,14 @@ class Selection:
             and (self.job_id is None or options_of(letter).get("job_id") == self.job_id)
         )
 
-    def scan(self, letters: DeadLetters, limit: int) -> tuple[list[DeadLetter], bool]:
-        """The newest ``limit`` dead letters that match, and whether ``SCAN_LIMIT`` cut the scan."""
-        scanned = letters.list(self.queue, SCAN_LIMIT if self.narrows else limit)
-        found = [letter for letter in scanned if self.matches(letter)][:limit]
-        return found, len(scanned) == SCAN_LIMIT
+    def matching(self, read: Iterable[DeadLetter]) -> Iterator[DeadLetter]:
+        """The dead letters of ``read`` that match, in its order."""
+        return (letter for letter in read if self.matches(letter))
 
     def select(self, letters: DeadLetters, limit: int) -> list[DeadLetter]:
-        """The newest ``limit`` dead letters that match."""
-        return self.scan(letters, limit)[0]
+        """The newest ``limit`` dead letters that match among the newest ``SCAN_LIMIT``."""
+        read = letters.newest(self.queue, page=PAGE if self.narrows else min(limit, PAGE))
+        return list(islice(self.matching(islice(read, SCAN_LIMIT)), limit))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Protocol
 from contracts.errors import SwitchboardError, TransientError
 from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.call_vectors import VectorEraser, delete_call_vectors
-from infra.dlq import SCAN_LIMIT, DeadLetterDesk, options_of
+from infra.dlq import DeadLetterDesk, options_of
 from infra.store.audit import SqlAudit
 from infra.store.erasure import CallKey, SqlErasure, Tally, described
 
@@ -101,8 +101,8 @@ class DeadLetterBin(Protocol):
 class DeskBin:
     """``DeadLetterBin`` on the broker's dead letters, through the dead-letter desk.
 
-    Reads the newest ``SCAN_LIMIT`` dead letters of every queue (dead letters expire
-    after ``broker.dead_message_ttl_ms`` anyway).
+    Reads every dead letter of every queue, a page at a time: an erasure that missed
+    the older ones would not be one.
     """
 
     def __init__(self, letters: DeadLetters, desk: DeadLetterDesk) -> None:
@@ -112,13 +112,12 @@ class DeskBin:
     def purge_matching(self, belongs: Belongs, *, actor: str, reason: str) -> int:
         """Purge every dead letter ``belongs`` accepts; return how many went."""
         purged = 0
-        for queue in self._letters.queues():
-            for letter in self._letters.list(queue, SCAN_LIMIT):
-                if belongs(letter):
-                    outcome = self._desk.purge_letter(
-                        letter.message_id, letter, actor=actor, reason=reason
-                    )
-                    purged += outcome.kind == "purged"
+        for letter in self._letters.newest():
+            if belongs(letter):
+                outcome = self._desk.purge_letter(
+                    letter.message_id, letter, actor=actor, reason=reason
+                )
+                purged += outcome.kind == "purged"
         return purged
 
 

@@ -13,12 +13,15 @@ retry count reset, and goes to the end of its queue.
 
 from __future__ import annotations
 
+import heapq
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace as replace_letter
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 import dramatiq
 import redis
@@ -26,6 +29,17 @@ import redis
 from contracts.errors import TransientError
 from infra.bus.failures import FailureRecord, failures_index_key, failures_key
 from infra.bus.queues import dead_key, dead_messages_key, messages_key, ready_key
+
+PAGE = 500
+"""Dead letters read per round of ``DeadLetters.newest`` (three Redis round trips each)."""
+
+
+class LetterKey(NamedTuple):
+    """Where a dead letter is: enough to read it again (``DeadLetters.load``), no payload."""
+
+    message_id: str
+    queue: str
+    redis_message_id: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,11 @@ class DeadLetter:
         """The message's single argument (a contract's JSON), or None without one."""
         args: Any = self.message.get("args") or ()
         return args[0] if len(args) == 1 else None
+
+    @property
+    def key(self) -> LetterKey:
+        """Where it is, to read it again later."""
+        return LetterKey(self.message_id, self.queue, self.redis_message_id)
 
 
 REPLAY_SCRIPT = """
@@ -139,11 +158,95 @@ class DeadLetters:
             raise TransientError(f"broker unreachable: {error}") from error
         return None
 
-    def _newest(self, queue: str, limit: int) -> list[tuple[str, float]]:
-        entries: Any = self.client.zrevrange(
-            dead_key(self.namespace, queue), 0, limit - 1, withscores=True
+    def count(self, queue: str | None = None) -> int:
+        """How many dead letters there are (in ``queue``, or in every queue).
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        queues = [queue] if queue is not None else self.queues()
+        try:
+            return sum(int(self.client.zcard(dead_key(self.namespace, q))) for q in queues)
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
+
+    def newest(self, queue: str | None = None, *, page: int = PAGE) -> Iterator[DeadLetter]:
+        """Every dead letter (of ``queue``, or of every queue), newest first, a page at a time.
+
+        Safe to act on while reading: each queue is read by time from where the last page
+        ended, so a letter replayed or purged meanwhile moves nothing along, and one
+        dead-lettered after the read began (a replay failing again) is not read again.
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        queues = [queue] if queue is not None else self.queues()
+        pages = [self._pages(name, page) for name in queues]
+        merged = heapq.merge(*pages, key=lambda letter: letter.dead_at, reverse=True)
+        try:
+            yield from merged
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
+
+    def _pages(self, queue: str, size: int) -> Iterator[DeadLetter]:
+        xq = dead_key(self.namespace, queue)
+        top: float | str = "+inf"
+        seen_at_top: set[str] = set()  # read already, scored ``top`` (ties by the ms)
+        while True:
+            entries: Any = self.client.zrevrangebyscore(
+                xq, top, "-inf", start=0, num=size + len(seen_at_top), withscores=True
+            )
+            fresh = [
+                (rid, float(score))
+                for rid, score in ((_text(r), s) for r, s in entries)
+                if not (float(score) == top and rid in seen_at_top)
+            ]
+            if not fresh:
+                return
+            yield from self._load_page(queue, fresh)
+            last = fresh[-1][1]
+            if last != top:
+                top, seen_at_top = last, set()
+            seen_at_top.update(rid for rid, score in fresh if score == last)
+
+    def _load_page(self, queue: str, entries: list[tuple[str, float]]) -> list[DeadLetter]:
+        raws: list[Any] = self.client.hmget(
+            dead_messages_key(self.namespace, queue), [rid for rid, _ in entries]
         )
-        return [(_text(rid), float(score)) for rid, score in entries]
+        loaded = [
+            (rid, score, dramatiq.Message.decode(raw if isinstance(raw, bytes) else raw.encode()))
+            for (rid, score), raw in zip(entries, raws, strict=True)
+            if raw is not None  # expired between the two reads: no longer a dead letter
+        ]
+        if not loaded:
+            return []
+        failures: list[Any] = self.client.hmget(
+            failures_key(self.namespace, queue), [message.message_id for *_, message in loaded]
+        )
+        return [
+            DeadLetter(
+                message_id=message.message_id,
+                redis_message_id=rid,
+                queue=queue,
+                actor=message.actor_name,
+                dead_at=datetime.fromtimestamp(score / 1000, tz=UTC),
+                message=message.asdict(),
+                failure=None if failure is None else FailureRecord.from_json(failure),
+            )
+            for (rid, score, message), failure in zip(loaded, failures, strict=True)
+        ]
+
+    def load(self, key: LetterKey) -> DeadLetter | None:
+        """The dead letter at ``key``, or None when it is no longer one.
+
+        Raises:
+            TransientError: Redis could not be reached.
+        """
+        try:
+            score = self.client.zscore(dead_key(self.namespace, key.queue), key.redis_message_id)
+            return None if score is None else self._load(key.queue, key.redis_message_id, score)
+        except redis.RedisError as error:
+            raise TransientError(f"broker unreachable: {error}") from error
 
     def _find(self, queue: str, message_id: str) -> DeadLetter | None:
         record = self._failure(queue, message_id)
@@ -269,13 +372,4 @@ class DeadLetters:
         Raises:
             TransientError: Redis could not be reached.
         """
-        queues = [queue] if queue is not None else self.queues()
-        try:
-            scored = [
-                (score, name, rid) for name in queues for rid, score in self._newest(name, limit)
-            ]
-            scored.sort(key=lambda item: item[0], reverse=True)
-            letters = [self._load(name, rid, score) for score, name, rid in scored[:limit]]
-        except redis.RedisError as error:
-            raise TransientError(f"broker unreachable: {error}") from error
-        return [letter for letter in letters if letter is not None]
+        return list(islice(self.newest(queue, page=min(limit, PAGE)), limit))

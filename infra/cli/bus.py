@@ -23,19 +23,19 @@ from typing import Annotated, NoReturn
 
 import redis
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from contracts.errors import TransientError
 from infra.bus.broker import redis_client
-from infra.bus.dead_letters import DeadLetter, DeadLetters
+from infra.bus.dead_letters import PAGE, DeadLetter, DeadLetters
 from infra.bus.queues import queue_depths
 from infra.cli.output import USAGE_ERROR, err, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.dlq import (
     ACTORS,
     QUEUES,
-    SCAN_LIMIT,
     Selection,
     letter_document,
     options_of,
@@ -47,6 +47,9 @@ from infra.settings import Settings, load_settings
 from infra.store.job_views import SqlJobQueries
 from infra.store.records import JobView
 from infra.store.tenants import SqlTenantDirectory
+
+PROGRESS_FROM = 2 * PAGE
+"""Reading more dead letters than this shows a progress bar."""
 
 ERROR_WIDTH = 60
 """The error column of ``list`` shortens ``Type: message`` to this many characters."""
@@ -149,16 +152,36 @@ class Choice:
     selection: Selection
     described: tuple[str, ...] = ()
 
-    def select(self, letters: DeadLetters, limit: int) -> list[DeadLetter]:
-        """The newest ``limit`` dead letters that match, with a note when the scan was cut."""
-        found, cut = self.selection.scan(letters, limit)
-        if cut:
-            err().print(
-                f"note: only the newest {SCAN_LIMIT} dead letters were read; run again "
-                "(or narrow with --queue) for older ones",
-                markup=False,
-            )
-        return found
+    def matching(self, letters: DeadLetters, limit: int | None = None) -> Iterator[DeadLetter]:
+        """The newest ``limit`` dead letters that match (all when None), as they are read.
+
+        Every dead letter is read, a page at a time, until ``limit`` matched; when there
+        are more than ``PROGRESS_FROM`` to read, a progress bar on stderr counts them.
+        """
+        total = letters.count(self.selection.queue)
+        page = PAGE if self.selection.narrows or limit is None else min(limit, PAGE)
+        columns = (
+            TextColumn("reading dead letters"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(
+            *columns, console=err(), transient=True, disable=total < PROGRESS_FROM
+        ) as progress:
+            task = progress.add_task("reading", total=total)
+            found = 0
+            for letter in letters.newest(self.selection.queue, page=page):
+                progress.advance(task)
+                if self.selection.matches(letter):
+                    yield letter
+                    found += 1
+                    if found == limit:
+                        return
+
+    def select(self, letters: DeadLetters, limit: int | None) -> list[DeadLetter]:
+        """The newest ``limit`` dead letters that match (all when None)."""
+        return list(self.matching(letters, limit))
 
     def nothing(self) -> str:
         """The one line saying that no dead letter matches."""
@@ -251,9 +274,7 @@ def list_letters(
     error: ErrorOption = None,
     since: SinceOption = None,
     tenant: TenantOption = None,
-    limit: Annotated[
-        int, typer.Option(min=1, max=SCAN_LIMIT, metavar="N", help="At most this many.")
-    ] = 50,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """The newest dead letters: which message, where, why, and its job."""
@@ -344,8 +365,9 @@ def export(
     settings = load_settings()
     chosen = selection(settings, queue=queue, actor=actor, error=error, since=since, tenant=tenant)
     with dead_letters(settings) as letters:
-        found = chosen.select(letters, limit or SCAN_LIMIT)
-    for letter in found:
-        typer.echo(json.dumps(letter_document(letter, full=True), default=str))
-    if not found:
+        exported = 0
+        for letter in chosen.matching(letters, limit):
+            typer.echo(json.dumps(letter_document(letter, full=True), default=str))
+            exported += 1
+    if not exported:
         err().print(chosen.nothing(), markup=False)

@@ -37,7 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from infra.bus.dead_letters import DeadLetter, DeadLetters
+from infra.bus.dead_letters import DeadLetter, DeadLetters, LetterKey
 from infra.cli import bus
 from infra.cli.bus import (
     ActorOption,
@@ -61,7 +61,6 @@ from infra.cli.operator import reason as reason_text
 from infra.cli.output import err, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.dlq import (
-    SCAN_LIMIT,
     DeadLetterDesk,
     Outcome,
     contract_of,
@@ -198,22 +197,24 @@ def edit(
     fail(result.message, hint=hint)
 
 
-Targets = list[tuple[str, DeadLetter | None]]
-"""The dead letters a replay or purge acts on: (id, the letter or None when unknown)."""
+Targets = list[tuple[str, LetterKey | None]]
+"""The dead letters a replay or purge acts on: (id, where it is, or None when unknown).
+
+Where, not the letter itself: each is read again just before it is acted on, so a bulk
+replay of many thousands holds their keys in memory, not their payloads.
+"""
 
 
 def _targets(
     letters: DeadLetters, ids: Sequence[str], chosen: Choice | None, limit: int | None
 ) -> Targets:
     if chosen is not None:
-        return [
-            (letter.message_id, letter) for letter in chosen.select(letters, limit or SCAN_LIMIT)
-        ]
+        return [(letter.message_id, letter.key) for letter in chosen.matching(letters, limit)]
     # By Dramatiq message id, whichever id was given (``get`` also takes the ``.XQ`` id).
-    found: dict[str, DeadLetter | None] = {}
+    found: dict[str, LetterKey | None] = {}
     for given in ids:
         letter = letters.get(given)
-        found.setdefault(letter.message_id if letter else given, letter)
+        found.setdefault(letter.message_id if letter else given, letter.key if letter else None)
     return list(found.items())
 
 
@@ -247,14 +248,14 @@ Act = Callable[[str, DeadLetter | None], Outcome]
 """Replays or purges one target (auditing it) and says what came of it."""
 
 
-def _apply(targets: Targets, act: Act, label: str) -> Counter[str]:
-    """``act`` on every target, with a progress bar when there are several."""
+def _apply(letters: DeadLetters, targets: Targets, act: Act, label: str) -> Counter[str]:
+    """``act`` on every target, read again first, with a progress bar when there are several."""
     counts: Counter[str] = Counter()
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=out(), disable=len(targets) < 2) as progress:
         task = progress.add_task(label, total=len(targets))
-        for message_id, letter in targets:
-            done = act(message_id, letter)
+        for message_id, key in targets:
+            done = act(message_id, None if key is None else letters.load(key))
             progress.console.print(done.message, markup=False)
             counts[done.kind] += 1
             progress.advance(task)
@@ -265,10 +266,11 @@ _DONE = {"replay": "replayed", "purge": "purged"}
 _DOING = {"replay": "replaying", "purge": "purging"}
 
 
-def _preview(targets: Targets, verb: str, *, check: bool) -> Counter[str]:
+def _preview(letters: DeadLetters, targets: Targets, verb: str, *, check: bool) -> Counter[str]:
     counts: Counter[str] = Counter()
     console = out()
-    for message_id, letter in targets:
+    for message_id, key in targets:
+        letter = None if key is None else letters.load(key)
         problems = violations(letter, letter.payload) if check and letter else []
         if letter is None:
             kind, line = "gone", f"gone: {message_id} is not a dead letter"
@@ -303,7 +305,7 @@ def _batch(
             out().print(chosen.nothing() if chosen else "no dead letters", markup=False)
             return Counter()
         if dry_run:
-            counts = _preview(targets, verb, check=verb == "replay")
+            counts = _preview(letters, targets, verb, check=verb == "replay")
         else:
             desk = DeadLetterDesk(letters, SqlJobProgress(engine), SqlAudit(engine))
             act_on = desk.replay_letter if verb == "replay" else desk.purge_letter
@@ -311,7 +313,7 @@ def _batch(
             def act(message_id: str, letter: DeadLetter | None) -> Outcome:
                 return act_on(message_id, letter, actor=operator, reason=why)
 
-            counts = _apply(targets, act, _DOING[verb])
+            counts = _apply(letters, targets, act, _DOING[verb])
     _summary(counts, verb, dry_run=dry_run)
     return counts
 

@@ -15,9 +15,10 @@ from dramatiq import Worker
 from contracts import CONTRACTS
 from infra.bus.broker import SwitchboardBroker, build_broker
 from infra.bus.dead_letters import DeadLetters
-from infra.bus.failures import FailureRecorder
+from infra.bus.failures import FailureRecord, FailureRecorder, failures_key
 from infra.bus.publisher import BrokerPublisher
 from infra.bus.publishing import Envelope
+from infra.bus.queues import dead_key, dead_messages_key
 from infra.settings import BrokerSettings
 
 
@@ -78,4 +79,47 @@ def kill(broker: SwitchboardBroker, *envelopes: Envelope) -> list[str]:
     letters = DeadLetters(broker.client, broker.namespace)
     with running_worker(broker):
         wait_until(lambda: all(letters.get(message_id) for message_id in ids))
+    return ids
+
+
+START_MS = 1_780_000_000_000
+"""A time (ms) to bury dead letters at: 2026-05-28."""
+
+
+def bury(
+    broker: SwitchboardBroker, queue: str, scores: list[int], *, error: str = "PermanentError"
+) -> list[str]:
+    """Dead letters on ``queue`` dead-lettered at ``scores`` (ms), failed with ``error``.
+
+    Written as Dramatiq's Redis broker keeps them (a ``.XQ`` zset scored by milliseconds,
+    a ``.XQ.msgs`` hash) with a failure record each: thousands take a moment, not a
+    worker's run. Returns their message ids.
+    """
+    ids = []
+    pipe = broker.client.pipeline(transaction=False)
+    for n, score in enumerate(scores):
+        rid = str(uuid.uuid4())
+        message: dramatiq.Message[object] = dramatiq.Message(
+            queue_name=queue,
+            actor_name=f"act_{queue}",
+            args=({"n": n},),
+            kwargs={},
+            options={"redis_message_id": rid, "job_id": f"job-{queue}-{n}"},
+        )
+        record = FailureRecord(
+            message_id=message.message_id,
+            redis_message_id=rid,
+            queue=queue,
+            actor=message.actor_name,
+            exception_type=error,
+            exception_message=f"bad {n}",
+            traceback="",
+            attempts=1,
+            failed_at="2026-06-01T00:00:00Z",
+        )
+        pipe.zadd(dead_key(broker.namespace, queue), {rid: score})
+        pipe.hset(dead_messages_key(broker.namespace, queue), rid, message.encode())
+        pipe.hset(failures_key(broker.namespace, queue), message.message_id, record.to_json())
+        ids.append(message.message_id)
+    pipe.execute()
     return ids

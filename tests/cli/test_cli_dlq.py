@@ -28,7 +28,7 @@ from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
 from infra.store.records import MessageRef
 from tests.builders import make_inbox_entry, make_post_call_job, make_transcribed
-from tests.bus.support import kill, rejecting
+from tests.bus.support import START_MS, bury, kill, rejecting
 
 WIDE = {"COLUMNS": "250"}
 
@@ -582,3 +582,17 @@ def test_audit_lists_actions_newest_first_and_as_json_with_the_diff(
     assert edit["target"] == message_id
     assert '+  "duration_secs": 3,' in edit["diff"]
     assert _ok("audit", "--target", "other").stdout == "no audit entries match\n"
+
+
+def test_a_filter_reaches_dead_letters_older_than_the_newest_ten_thousand(
+    broker: SwitchboardBroker,
+) -> None:
+    oldest = bury(broker, "calls.analyze", [START_MS + n for n in range(3)], error="TimeoutError")
+    bury(broker, "calls.analyze", [START_MS + 1_000 + n for n in range(10_050)])
+
+    exported = _ok("export", "--error", "TimeoutError")
+    purged = _ok("purge", "--all", "--error", "TimeoutError", "--reason", "stale test letters")
+
+    assert {json.loads(line)["id"] for line in exported.stdout.splitlines()} == set(oldest)
+    assert "Purged 3, 0 gone meanwhile." in purged.stdout
+    assert _letters(broker).count() == 10_050
