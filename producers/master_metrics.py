@@ -3,10 +3,11 @@
 gunicorn runs the API in several worker processes that come and go (``max_requests``
 recycles them; a timed-out one is killed): each counts in multiprocess files under
 ``<data_dir>/metrics/api`` (``infra.metrics.multiprocess``), and the master, which
-outlives them all, adds the files up at each scrape. The master serves them on
-``settings.api.prometheus_host:prometheus_port`` (``/metrics``, and ``/healthz``), not
-on the API's own port: a scrape never waits behind stalled clients for a worker's
-thread, and the public port exposes no metrics.
+outlives them all, adds the files up at each scrape, with the edge's
+(``<data_dir>/metrics/edge``: the requests it refused itself, its connections). The
+master serves them on ``settings.api.prometheus_host:prometheus_port`` (``/metrics``,
+and ``/healthz``), not on the API's own port: a scrape never waits behind stalled
+clients for a worker's thread, and the public port exposes no metrics.
 
 gunicorn.conf.py calls ``start`` from ``on_starting`` (in the master, before it binds
 the API's port and forks any worker: the directory is emptied of a previous run's
@@ -43,9 +44,10 @@ class MasterMetrics:
         if api.prometheus_port <= 0:
             return
         directory = metrics_dir(settings.data_dir, "api")
+        edge = metrics_dir(settings.data_dir, "edge")  # the edge in front, when there is one
         start_fresh(directory)
         self._server = ProbeServer(
-            api.prometheus_host, api.prometheus_port, None, lambda: exposition(directory)
+            api.prometheus_host, api.prometheus_port, None, lambda: exposition(directory, edge)
         )
         self._server.start()
 

@@ -1,6 +1,7 @@
 """``python -m infra.edge``: the API process, the edge in front of gunicorn (``switchboard api``).
 
-1. Read the settings and configure logging, as the ``api`` process.
+1. Read the settings and configure logging, as the ``api`` process; count refusals and
+   connections in ``<data_dir>/metrics/edge`` (``infra.metrics.edge``), emptied first.
 2. Listen on ``--host:--port`` first: a port in use fails here, before gunicorn boots.
 3. Start gunicorn (``infra.cli.launch.gunicorn_argv``) on a unix socket in a private
    directory (mode 0700, removed at exit): nothing but the edge can reach it, so no
@@ -29,7 +30,9 @@ from infra.cli.launch import gunicorn_argv
 from infra.edge.limits import EdgeLimits
 from infra.edge.server import EdgeServer
 from infra.logs import configure_logging, get_logger
-from infra.settings import load_settings
+from infra.metrics.edge import EdgeMetrics
+from infra.metrics.multiprocess import DIRECTORY_VARIABLE, metrics_dir, start_fresh
+from infra.settings import load_settings, process_environment
 
 STOP_GRACE_S = 5.0
 """How long requests in progress may take to finish once the edge is told to stop."""
@@ -53,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings, process="api")
+    if settings.api.prometheus_port > 0:
+        # Before the metrics are made: they count in files gunicorn's master serves.
+        start_fresh(metrics_dir(settings.data_dir, "edge"))
+    metrics = EdgeMetrics()
     with _private_dir() as directory:
         upstream = directory / "gunicorn.sock"
         command = gunicorn_argv(bind=f"unix:{upstream}", workers=args.workers, threads=args.threads)
-        return asyncio.run(
-            _serve(EdgeServer(EdgeLimits.from_settings(settings.api), upstream), args, command)
-        )
+        server = EdgeServer(EdgeLimits.from_settings(settings.api), upstream, metrics)
+        return asyncio.run(_serve(server, args, command))
 
 
 async def _serve(server: EdgeServer, args: argparse.Namespace, command: list[str]) -> int:
@@ -71,7 +77,9 @@ async def _serve(server: EdgeServer, args: argparse.Namespace, command: list[str
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    gunicorn = subprocess.Popen(command)  # noqa: S603 (our own command line, no shell)
+    # gunicorn's master names its own metrics directory; the edge's is not inherited.
+    env = {k: v for k, v in process_environment().items() if k != DIRECTORY_VARIABLE}
+    gunicorn = subprocess.Popen(command, env=env)  # noqa: S603 (our own command, no shell)
     _log.info("api listening", addresses=addresses, upstream=command[command.index("--bind") + 1])
     try:
         while gunicorn.poll() is None and not stopping.is_set():

@@ -24,6 +24,7 @@ from infra.edge.problems import Refusal
 from infra.edge.requests import read_request, wait_for_request
 from infra.edge.upstream import AnswerCut, Peer, forward
 from infra.logs import get_logger
+from infra.metrics.edge import EdgeMetrics
 
 LINGER_S = 2.0
 """How long a refused connection's remaining input is read and dropped before it closes."""
@@ -40,11 +41,15 @@ class EdgeServer:
     Args:
         limits: Time and size limits.
         upstream: gunicorn's unix socket.
+        metrics: Where refusals and open connections are counted.
     """
 
-    def __init__(self, limits: EdgeLimits, upstream: Path) -> None:
+    def __init__(
+        self, limits: EdgeLimits, upstream: Path, metrics: EdgeMetrics | None = None
+    ) -> None:
         self._limits = limits
         self._upstream = upstream
+        self._metrics = metrics or EdgeMetrics()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._idle: set[asyncio.StreamWriter] = set()
@@ -87,6 +92,7 @@ class EdgeServer:
                 await self._refuse(_busy(self._limits), reader, writer, peer)
                 return
             self._connections.add(task)
+            self._metrics.connections.set(len(self._connections))
             await self._serve(reader, writer, peer)
         except Refusal as refusal:
             await self._refuse(refusal, reader, writer, peer)
@@ -94,6 +100,7 @@ class EdgeServer:
             _log.debug("connection dropped", remote_addr=peer.client[0], reason=str(error))
         finally:
             self._connections.discard(task)
+            self._metrics.connections.set(len(self._connections))
             await _close(writer, LINGER_S)
 
     async def _serve(
@@ -141,10 +148,14 @@ class EdgeServer:
         finally:
             self._idle.discard(writer)
 
-    @staticmethod
     async def _refuse(
-        refusal: Refusal, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+        self,
+        refusal: Refusal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: Peer,
     ) -> None:
+        self._metrics.refused.labels(status=str(refusal.status)).inc()
         answer = refusal.response()
         try:
             writer.write(answer)

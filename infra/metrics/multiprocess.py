@@ -67,10 +67,16 @@ def start_fresh(directory: Path) -> None:
     enable(directory)
 
 
-def exposition(directory: Path) -> tuple[str, bytes]:
-    """The role's metrics, added up over every file in ``directory``: (content type, body)."""
+def exposition(*directories: Path) -> tuple[str, bytes]:
+    """The metrics added up over every file in ``directories``: (content type, body).
+
+    Each directory holds metrics of its own names (the API's workers', its edge's); one
+    that does not exist (yet) adds nothing.
+    """
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    for directory in directories:
+        if directory.is_dir():
+            MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     return CONTENT_TYPE_LATEST, generate_latest(registry)
 
 

@@ -2,11 +2,12 @@
 
 Every dashboard panel's query and every alert's expression names only metrics a process
 exports, with labels those metrics carry; the names exported are collected from the real
-metric objects and collectors each process builds (``ApiMetrics``, ``WorkMetrics`` and
-Dramatiq's middleware, the scheduler's metrics and its queue-state collector), not from
-a list kept here. ``promtool`` checks the rules and the scrape config and runs the alert
-rules' unit tests; ``amtool`` checks Alertmanager's config. Under ``CI=true`` a missing
-tool fails the run (``.ci/run`` installs them); elsewhere those tests skip, saying why.
+metric objects and collectors each process builds (``ApiMetrics`` and ``EdgeMetrics``,
+``WorkMetrics`` and Dramatiq's middleware, the scheduler's metrics and its queue-state
+collector), not from a list kept here. ``promtool`` checks the rules and the scrape
+config and runs the alert rules' unit tests; ``amtool`` checks Alertmanager's config.
+Under ``CI=true`` a missing tool fails the run (``.ci/run`` installs them); elsewhere
+those tests skip, saying why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 import scheduler.metrics
 from infra.metrics.api import ApiMetrics
+from infra.metrics.edge import EdgeMetrics
 from infra.metrics.queue_state import QueueStateCollector
 from infra.metrics.work import WorkMetrics
 from infra.queue_report import PIPELINES
@@ -126,7 +128,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, fr
     with pytest.MonkeyPatch.context() as monkeypatch:
         dramatiq = _dramatiq_metrics(monkeypatch, tmp_path_factory.mktemp("dramatiq"))
     return {
-        "api": _series(_wrappers(ApiMetrics())),
+        "api": _series([*_wrappers(ApiMetrics()), *_wrappers(EdgeMetrics())]),
         "worker": _series([*_wrappers(WorkMetrics()), *dramatiq]),
         "scheduler": _series(_scheduler_metrics()),
         # Recorded by Prometheus itself for every target it scrapes.

@@ -6,6 +6,7 @@ counted is in its role's scrape, once. The queues' state comes from the schedule
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,18 @@ def _drive(stack: Stack) -> None:
     assert {view["status"] for view in views.values()} == {"completed"}, views
 
 
+def _refused_by_the_edge(stack: Stack) -> int:
+    """Announce a body far over the limit: the edge answers 413 before gunicorn sees it."""
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/webhooks/elevenlabs/call-ended HTTP/1.1\r\nHost: api\r\n"
+            b"Content-Length: 999999999\r\n\r\n"
+        )
+        status_line = sock.recv(1024).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])
+
+
 def test_each_process_serves_metrics_counted_across_its_own_processes(
     stack_factory: StackFactory, redis_url: str, tmp_path: Path
 ) -> None:
@@ -91,8 +104,12 @@ def test_each_process_serves_metrics_counted_across_its_own_processes(
         },
     )
     _drive(stack)
+    assert _refused_by_the_edge(stack) == 413
 
     api = scrape(f"http://127.0.0.1:{api_port}")
+    # The edge in front counts what it answered itself; gunicorn's master serves that too.
+    assert value(api, "switchboard_edge_refused_requests_total", status="413") == 1
+    assert ("switchboard_edge_connections", frozenset()) in api
     received = "switchboard_webhooks_received_total"
     assert value(api, received, source="elevenlabs", outcome="accepted", reason="") == len(CALLS)
     assert value(api, received, source="elevenlabs", outcome="duplicate", reason="") == 1

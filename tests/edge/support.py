@@ -25,6 +25,7 @@ import h11
 
 from infra.edge.limits import EdgeLimits
 from infra.edge.server import EdgeServer
+from infra.metrics.edge import EdgeMetrics
 
 T = TypeVar("T")
 
@@ -169,13 +170,13 @@ class Edge:
 
 
 @contextmanager
-def running_edge(**limits: Any) -> Iterator[Edge]:
+def running_edge(*, metrics: EdgeMetrics | None = None, **limits: Any) -> Iterator[Edge]:
     """The edge on 127.0.0.1 with ``LIMITS`` (``limits`` overrides some), a stand-in behind."""
     # A short directory: a unix socket's path is limited to 107 bytes.
     directory = Path(tempfile.mkdtemp(prefix="edge-"))
     upstream = UpstreamStandIn(directory / "gunicorn.sock")
     loop = LoopThread()
-    server = EdgeServer(replace(LIMITS, **limits), upstream.path)
+    server = EdgeServer(replace(LIMITS, **limits), upstream.path, metrics)
 
     async def start() -> tuple[asyncio.Server, list[str]]:
         standin = await asyncio.start_unix_server(upstream.handle, str(upstream.path))

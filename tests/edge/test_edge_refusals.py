@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from infra.metrics.edge import EdgeMetrics
 from tests.edge.support import (
     IO_TIMEOUT_S,
     LIMITS,
@@ -182,6 +184,35 @@ def test_connections_over_the_limit_are_a_503_to_retry() -> None:
 
     assert_problem(answer, 503, "Service Unavailable")
     assert answer.header(b"retry-after") == b"1"
+
+
+def test_refusals_are_counted_by_status_and_connections_while_held() -> None:
+    registry = CollectorRegistry()
+    metrics = EdgeMetrics(registry)
+    with running_edge(max_connections=1, metrics=metrics) as edge:
+        with edge.connect():
+            time.sleep(0.1)  # accepted: it holds the only connection
+            held = registry.get_sample_value("switchboard_edge_connections")
+            busy = edge.exchange(b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n")
+        deadline = time.monotonic() + IO_TIMEOUT_S
+        while registry.get_sample_value("switchboard_edge_connections") and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+        large = edge.exchange(
+            b"POST /hook HTTP/1.1\r\nHost: api\r\nContent-Length: %d\r\n\r\n"
+            % (LIMITS.max_body_bytes + 1)
+        )
+
+    def refused(status: str) -> float | None:
+        return registry.get_sample_value(
+            "switchboard_edge_refused_requests_total", {"status": status}
+        )
+
+    assert (busy.status, large.status) == (503, 413)
+    assert held == 1
+    assert (refused("503"), refused("413")) == (1, 1)
+    assert registry.get_sample_value("switchboard_edge_connections") == 0
 
 
 def test_a_refusal_is_one_access_line_like_gunicorns(edge: Edge) -> None:
