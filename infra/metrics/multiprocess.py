@@ -32,6 +32,8 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from infra.pids import pid_alive
+
 DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """Where prometheus_client writes, and where a forked child finds the directory."""
 
@@ -97,20 +99,10 @@ def sweep_dead(directory: Path) -> list[int]:
         for path in directory.glob("*.db")
         if (match := _PID.search(path.name)) is not None
     }
-    dead = [pid for pid in sorted(pids) if not _running(pid)]
+    dead = [pid for pid in sorted(pids) if not pid_alive(pid)]
     for pid in dead:
         mark_dead(pid, directory)
     return dead
 
 
 _PID = re.compile(r"_(\d+)\.db$")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True

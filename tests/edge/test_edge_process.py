@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from infra.cli.launch import api_argv, gunicorn_argv
+from infra.edge.process import PRIVATE_PREFIX, private_dir
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -43,3 +44,23 @@ def test_gunicorn_listens_only_where_the_edge_says_and_reads_its_proxy_line() ->
     assert argv[argv.index("--bind") + 1] == "unix:/run/private/gunicorn.sock"
     assert argv[argv.index("--proxy-protocol") + 1] == "v1"
     assert argv[-1] == "producers.wsgi:application()"
+
+
+def test_a_killed_edges_socket_directory_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])  # a pid that has surely ended
+    dead.wait()
+    left = tmp_path / f"{PRIVATE_PREFIX}{dead.pid}-abc123"
+    left.mkdir()
+    (left / "gunicorn.sock").touch()
+    alive = tmp_path / f"{PRIVATE_PREFIX}{os.getpid()}-def456"
+    alive.mkdir()
+    other = tmp_path / "switchboard-api-notapid-x"
+    other.mkdir()
+
+    with private_dir(tmp_path) as mine:
+        assert mine.name.startswith(f"{PRIVATE_PREFIX}{os.getpid()}-")
+        assert oct(mine.stat().st_mode & 0o777) == "0o700"
+        assert not left.exists()
+        assert alive.exists()
+        assert other.exists()
+    assert not mine.exists()
