@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from infra.sockets import free_port
+from tests.e2e.processes import children
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,25 @@ def _ready(url: str) -> bool:
         return False
 
 
-def test_dev_runs_the_stack_on_the_embedded_valkey_and_stops_cleanly_on_sigterm(
+def _worker_groups(dev: int, timeout_s: float = 60) -> list[int]:
+    """``dev``'s two worker groups (Dramatiq main processes), once each has its process."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        groups = [pid for pid in children(dev) if "actors" in _cmdline(pid)]
+        if len(groups) == 2 and all(children(group) for group in groups):
+            return groups
+        assert time.monotonic() < deadline, groups
+        time.sleep(0.2)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""  # gone meanwhile
+
+
+def test_dev_runs_the_stack_restarts_a_killed_worker_alone_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
@@ -48,7 +67,7 @@ def test_dev_runs_the_stack_on_the_embedded_valkey_and_stops_cleanly_on_sigterm(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [SWITCHBOARD, "dev", "--port", str(port)],
-            env=_env(data_dir),
+            env=_env(data_dir) | {"SWITCHBOARD_WORKER__PROCESSES": "2"},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -62,6 +81,22 @@ def test_dev_runs_the_stack_on_the_embedded_valkey_and_stops_cleanly_on_sigterm(
         assert (data_dir / "valkey.json").exists()
         assert (data_dir / "switchboard.db").exists()
 
+        # The OOM killer takes one worker process: its group alone is started again.
+        first, second = _worker_groups(process.pid)
+        others = set(children(process.pid)) - {second}  # valkey, api, scheduler, 1st group
+        [victim] = children(second)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while second in children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        groups = _worker_groups(process.pid)
+        assert first in groups
+        assert second not in groups
+        assert others <= set(children(process.pid))
+        assert process.poll() is None
+        assert _ready(f"http://127.0.0.1:{port}")
+        assert "the others keep running" in log_path.read_text()
+
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, log_path.read_text()
     finally:
@@ -70,7 +105,8 @@ def test_dev_runs_the_stack_on_the_embedded_valkey_and_stops_cleanly_on_sigterm(
             process.wait(timeout=10)
     output = log_path.read_text()
     assert "[api]" in output
-    assert "[worker]" in output
+    assert "[worker-1]" in output
+    assert "[worker-2]" in output
     assert "[scheduler]" in output
     assert not (data_dir / "valkey.json").exists()
     assert not _ready(f"http://127.0.0.1:{port}")

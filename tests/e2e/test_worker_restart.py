@@ -16,36 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import StackFactory, call_ended_webhook
+from tests.e2e.processes import StackFactory, call_ended_webhook, children
 
 pytestmark = pytest.mark.e2e
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # The command may hold spaces and parentheses: the fields start after the last ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def _groups(supervisor: int, want: int, timeout_s: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout_s
-    groups = _children(supervisor)
-    while (len(groups) != want or not all(_children(g) for g in groups)) and (
+    groups = children(supervisor)
+    while (len(groups) != want or not all(children(g) for g in groups)) and (
         time.monotonic() < deadline
     ):
         time.sleep(0.2)
-        groups = _children(supervisor)
+        groups = children(supervisor)
     assert len(groups) == want, groups
     return groups
 
@@ -60,19 +43,19 @@ def test_a_killed_worker_process_is_restarted_alone_and_calls_still_complete(
     )
     supervisor = stack.processes["worker"]
     first, second = _groups(supervisor.pid, 2)
-    [victim] = _children(second)  # the second group serves no probe port: one process
-    survivors = _children(first)
+    [victim] = children(second)  # the second group serves no probe port: one process
+    survivors = children(first)
 
     os.kill(victim, signal.SIGKILL)
 
     deadline = time.monotonic() + 30
-    while second in _children(supervisor.pid) and time.monotonic() < deadline:
+    while second in children(supervisor.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     groups = _groups(supervisor.pid, 2)
     assert supervisor.poll() is None
     assert first in groups
     assert second not in groups
-    assert _children(first) == survivors
+    assert children(first) == survivors
     assert httpx.get(f"{stack.worker_probes}/healthz", timeout=5).status_code == 200
     log = (stack.logs / "worker.log").read_text(errors="replace")
     assert "worker-2 exited with code" in log
