@@ -9,10 +9,10 @@ several worker processes; each process counts in memory-mapped files of its own
 - the parent (gunicorn's master, Dramatiq's main process) calls ``start_fresh`` before
   it forks: files left by a previous run would otherwise be counted again, and the
   children inherit the directory;
-- when a child dies its live gauges (``livesum``, ``livemax``…) must stop counting:
-  ``mark_dead`` drops its files of them (gunicorn's ``child_exit``; Dramatiq's own
-  middleware does it at each worker process's shutdown). Its counters and histograms
-  stay: what it counted happened;
+- when a child dies its gauges must stop counting: ``mark_dead`` drops its files of
+  them (gunicorn's ``child_exit``; ``sweep_dead`` after a worker group died; Dramatiq's
+  own middleware drops the live ones at each worker process's shutdown). Its counters
+  and histograms stay: what it counted happened;
 - prometheus_client picks memory or files once, when ``prometheus_client.values`` is
   first imported, from ``PROMETHEUS_MULTIPROC_DIR``; a module imported before the
   parent knows its directory would fix it to memory, and every child would count where
@@ -83,8 +83,14 @@ def exposition(*directories: Path) -> tuple[str, bytes]:
 
 
 def mark_dead(pid: int, directory: Path) -> None:
-    """Stop counting a dead child's live gauges (its counters and histograms stay)."""
+    """Stop counting a dead child's gauges (its counters and histograms stay).
+
+    prometheus_client drops its live gauges (``livesum``…); its gauges of mode ``all``
+    (Dramatiq's ``dramatiq_delayed_messages_inprogress``: a series per pid) would show
+    their last value for as long as the directory lives, so they go too.
+    """
     mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    (directory / f"gauge_all_{pid}.db").unlink(missing_ok=True)
 
 
 def sweep_dead(directory: Path) -> list[int]:

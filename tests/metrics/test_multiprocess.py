@@ -151,16 +151,25 @@ def test_sweeping_marks_only_processes_that_no_longer_run(tmp_path: Path) -> Non
     gone_pid = _exited_pid()
     for name in (
         f"gauge_livesum_{gone_pid}.db",
+        f"gauge_all_{gone_pid}.db",
         f"counter_{gone_pid}.db",
         f"gauge_livesum_{os.getpid()}.db",
+        f"gauge_all_{os.getpid()}.db",
     ):
         (tmp_path / name).write_bytes(b"")
 
     assert sweep_dead(tmp_path) == [gone_pid]
 
     left = sorted(path.name for path in tmp_path.iterdir())
-    # Its live gauge goes; its counter keeps counting; a running process is untouched.
-    assert left == sorted([f"counter_{gone_pid}.db", f"gauge_livesum_{os.getpid()}.db"])
+    # Its gauges go (live and per-pid); its counter keeps counting; a running process is
+    # untouched.
+    assert left == sorted(
+        [
+            f"counter_{gone_pid}.db",
+            f"gauge_livesum_{os.getpid()}.db",
+            f"gauge_all_{os.getpid()}.db",
+        ]
+    )
 
 
 def _exited_pid() -> int:
