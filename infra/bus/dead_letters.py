@@ -268,20 +268,7 @@ class DeadLetters:
         return None
 
     def _load(self, queue: str, rid: str, score: float) -> DeadLetter | None:
-        raw = self.client.hget(dead_messages_key(self.namespace, queue), rid)
-        if raw is None:
-            # Expired between the two reads: it is no longer a dead letter.
-            return None
-        message = dramatiq.Message.decode(raw if isinstance(raw, bytes) else raw.encode())
-        return DeadLetter(
-            message_id=message.message_id,
-            redis_message_id=rid,
-            queue=queue,
-            actor=message.actor_name,
-            dead_at=datetime.fromtimestamp(score / 1000, tz=UTC),
-            message=message.asdict(),
-            failure=self._failure(queue, message.message_id),
-        )
+        return next(iter(self._load_page(queue, [(rid, score)])), None)
 
     def _failure(self, queue: str, message_id: str) -> FailureRecord | None:
         raw = self.client.hget(failures_key(self.namespace, queue), message_id)

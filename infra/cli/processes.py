@@ -134,6 +134,17 @@ def _single(name: str, argv: list[str]) -> Children:
 _API = ApiSettings()
 _WORKER = WorkerSettings()
 
+ApiPortOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="PORT",
+        min=1,
+        max=65535,
+        help="The API's port.",
+        show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
+    ),
+]
+
 
 def api(
     host: Annotated[
@@ -144,16 +155,7 @@ def api(
             show_default=f"SWITCHBOARD_API__HOST, else {_API.host}",
         ),
     ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            metavar="PORT",
-            min=1,
-            max=65535,
-            help="Bind port.",
-            show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
-        ),
-    ] = None,
+    port: ApiPortOption = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -232,16 +234,7 @@ def migrate(settings: Settings) -> None:
 
 
 def dev(
-    port: Annotated[
-        int | None,
-        typer.Option(
-            metavar="PORT",
-            min=1,
-            max=65535,
-            help="API port.",
-            show_default=f"SWITCHBOARD_API__PORT, else {_API.port}",
-        ),
-    ] = None,
+    port: ApiPortOption = None,
 ) -> None:
     """Run the whole stack locally: embedded Valkey, migrations, api, worker, scheduler."""
     settings = load_settings()
