@@ -297,6 +297,12 @@ class WorkerSettings(BaseModel):
         description="Serve the port from this process group; switchboard worker turns it off "
         "in all groups but the first.",
     )
+    shutdown_timeout_s: float = Field(
+        default=100.0,
+        gt=0,
+        description="On SIGTERM, how long running steps may take to finish (the container's "
+        "stop grace must be longer: compose gives 2 min).",
+    )
 
 
 class CheckpointSettings(BaseModel):

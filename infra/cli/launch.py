@@ -69,8 +69,23 @@ KEEP_METRICS = "--keep-metrics"
 """Tells ``python -m actors`` not to empty the metrics directory (``actors.worker``)."""
 
 
-def worker_argv(*, processes: int, threads: int, keep_metrics: bool = False) -> list[str]:
-    """The dramatiq worker running the registered actors, with our logging."""
+def worker_argv(
+    *,
+    processes: int,
+    threads: int,
+    shutdown_timeout_s: float | None = None,
+    keep_metrics: bool = False,
+) -> list[str]:
+    """The dramatiq worker running the registered actors, with our logging.
+
+    On SIGTERM it stops fetching, puts back what it had fetched but not started, and
+    gives the steps running ``shutdown_timeout_s`` to finish (None: Dramatiq's 600 s).
+    """
+    timeout = (
+        []
+        if shutdown_timeout_s is None
+        else ["--worker-shutdown-timeout", str(int(shutdown_timeout_s * 1000))]
+    )
     return [
         sys.executable,
         "-m",
@@ -81,6 +96,7 @@ def worker_argv(*, processes: int, threads: int, keep_metrics: bool = False) -> 
         str(processes),
         "--threads",
         str(threads),
+        *timeout,
     ]
 
 

@@ -69,7 +69,12 @@ def worker_groups(
     """
     if settings.worker.prometheus_port > 0:
         clean(metrics_dir(settings.data_dir, "worker"))
-    argv = worker_argv(processes=1, threads=threads, keep_metrics=True)
+    argv = worker_argv(
+        processes=1,
+        threads=threads,
+        shutdown_timeout_s=settings.worker.shutdown_timeout_s,
+        keep_metrics=True,
+    )
     return [
         ProcessSpec(
             "worker" if processes == 1 else f"worker-{group}",
@@ -91,12 +96,22 @@ Children = Callable[[dict[str, str]], list[ProcessSpec]]
 """The specs of a role's processes, given their environment."""
 
 
+STOP_MARGIN_S = 10.0
+"""How much longer than the worker's shutdown timeout its supervisor waits before SIGKILL."""
+
+
+def stop_timeout(settings: Settings) -> float:
+    """How long a supervisor of worker groups waits for them to stop before SIGKILL."""
+    return settings.worker.shutdown_timeout_s + STOP_MARGIN_S
+
+
 def _run(
     name: str,
     settings: Settings,
     children: Children,
     *,
     on_death: Callable[[ProcessSpec], None] | None = None,
+    stop_timeout_s: float = 15.0,
 ) -> None:
     # This process becomes the role's process (exec) or its supervisor: it logs like it
     # from the start, so with JSON logs on its errors and Alembic's lines are JSON too.
@@ -116,7 +131,13 @@ def _run(
         argv, env = specs[0].argv, specs[0].env
         os.execvpe(argv[0], argv, env)  # noqa: S606 (replace the CLI with the process)
     try:
-        stack = Stack(specs, out(), on_death=on_death, prefix=not json_logs(settings))
+        stack = Stack(
+            specs,
+            out(),
+            stop_timeout_s=stop_timeout_s,
+            on_death=on_death,
+            prefix=not json_logs(settings),
+        )
         stack.start()
         code = stack.supervise()
     finally:
@@ -214,7 +235,13 @@ def worker(
     def groups(env: dict[str, str]) -> list[ProcessSpec]:
         return worker_groups(settings, env, processes=count, threads=per_process)
 
-    _run("worker", settings, groups, on_death=lambda _spec: bury(settings))
+    _run(
+        "worker",
+        settings,
+        groups,
+        on_death=lambda _spec: bury(settings),
+        stop_timeout_s=stop_timeout(settings),
+    )
 
 
 def scheduler() -> None:
@@ -267,6 +294,7 @@ def dev(
         stack = Stack(
             specs,
             console,
+            stop_timeout_s=stop_timeout(settings),
             on_death=lambda _spec: bury(settings),
             prefix=not json_logs(settings),
         )

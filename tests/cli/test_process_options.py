@@ -21,16 +21,26 @@ from infra.settings import Settings
 class Recorder:
     """Stands in for `_run` and `Stack`: keeps the specs it is given, starts nothing."""
 
-    specs: list[ProcessSpec]
-
     def __init__(self) -> None:
-        self.specs = []
+        self.specs: list[ProcessSpec] = []
+        self.stop_timeout_s: float | None = None
 
-    def run(self, _name: str, _settings: Settings, children: Any, **_: Any) -> None:
+    def run(
+        self,
+        _name: str,
+        _settings: Settings,
+        children: Any,
+        stop_timeout_s: float | None = None,
+        **_: Any,
+    ) -> None:
         self.specs = children({})
+        self.stop_timeout_s = stop_timeout_s
 
-    def stack(self, specs: list[ProcessSpec], *_: Any, **__: Any) -> Recorder:
+    def stack(
+        self, specs: list[ProcessSpec], *_: Any, stop_timeout_s: float, **__: Any
+    ) -> Recorder:
         self.specs = specs
+        self.stop_timeout_s = stop_timeout_s
         return self
 
     def start(self) -> None:
@@ -91,3 +101,19 @@ def test_a_value_out_of_range_is_a_usage_error_naming_the_option(
     assert result.exit_code == 2
     assert wrong in result.output
     assert recorder.specs == []
+
+
+@pytest.mark.parametrize("command", ["worker", "dev"])
+def test_worker_groups_get_their_shutdown_timeout_and_a_supervisor_that_waits_longer(
+    command: str, runner: CliRunner, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_WORKER__SHUTDOWN_TIMEOUT_S", "42.5")
+
+    result = runner.invoke(app, [command])
+
+    assert result.exit_code == 0, result.output
+    groups = [spec for spec in recorder.specs if spec.name.startswith("worker")]
+    assert groups
+    for spec in groups:
+        assert _option(spec.argv, "--worker-shutdown-timeout") == "42500"
+    assert recorder.stop_timeout_s == 42.5 + processes.STOP_MARGIN_S
