@@ -78,8 +78,8 @@ def worker_argv(
 ) -> list[str]:
     """The dramatiq worker running the registered actors, with our logging.
 
-    On SIGTERM it stops fetching, puts back what it had fetched but not started, and
-    gives the steps running ``shutdown_timeout_s`` to finish (None: Dramatiq's 600 s).
+    On SIGTERM it starts no new step, gives the steps running ``shutdown_timeout_s`` to
+    finish (None: Dramatiq's 600 s), then puts back what it had fetched but not started.
     """
     timeout = (
         []
