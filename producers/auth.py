@@ -38,6 +38,15 @@ class Principal:
     admin: str | None = None
     role: Role | None = None
 
+    def require_change(self) -> None:
+        """Refuse a viewer's token a change (a tenant's key changes its own data).
+
+        Raises:
+            ProblemError: 403 for a viewer.
+        """
+        if self.admin is not None:
+            self.require_admin(change=True)
+
     def require_admin(self, *, change: bool) -> str:
         """The admin's name, if this caller may look (``change``: may change) as one.
 

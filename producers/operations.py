@@ -56,6 +56,12 @@ TENANT = Access(
     "or an admin or viewer token (every tenant's).",
     {401: _UNAUTHORIZED},
 )
+TENANT_CHANGE = Access(
+    "bearer",
+    "A tenant's API key (its own data only; another tenant's is a 404, like an unknown id) "
+    "or an admin token (every tenant's; a viewer may look, not change).",
+    {401: _UNAUTHORIZED, 403: "a viewer's token"},
+)
 ADMIN_READ = Access(
     "bearer",
     "An admin or viewer token.",

@@ -30,7 +30,7 @@ from infra.store.protocols import OutboundCallBook, TenantDirectory, UserDirecto
 from infra.store.records import UserRecord
 from producers.auth import BearerAuth, Principal
 from producers.errors import ProblemError, unprocessable
-from producers.operations import ADMIN_CHANGE, TENANT, operation, returns
+from producers.operations import ADMIN_CHANGE, TENANT, TENANT_CHANGE, operation, returns
 from producers.payloads import is_storable, parse_document, validate
 from producers.resources.erasure import UserErasure
 from producers.resources.webhooks import read_body
@@ -154,7 +154,7 @@ class UsersResource:
         "addUser",
         summary="Add a user called every day",
         tag="users",
-        access=TENANT,
+        access=TENANT_CHANGE,
         query=TenantOfNewUser,
         body=NewUser,
         answers=[
@@ -165,6 +165,7 @@ class UsersResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Add a user (201 with its id and ``Location``); the admin names the tenant."""
         principal = self._auth.authenticate(req)
+        principal.require_change()
         body = read_body(req, self._max_body_bytes)
         tenant_id = self._scope.named_tenant(req, principal)
         if tenant_id is None:
@@ -267,7 +268,7 @@ class CallPreferencesResource:
         "setCallPreferences",
         summary="Replace a user's call preferences",
         tag="users",
-        access=TENANT,
+        access=TENANT_CHANGE,
         body=CallPreferences,
         answers=[returns(200, "The preferences, with the next call.", ScheduledPreferences)],
         problems={404: _NOT_FOUND},
@@ -275,6 +276,7 @@ class CallPreferencesResource:
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         """Replace the preferences; answer them with the next call they give (null: off)."""
         principal = self._auth.authenticate(req)
+        principal.require_change()
         body = read_body(req, self._max_body_bytes)
         if not is_identifier(user_id):
             raise _not_found(user_id)

@@ -494,3 +494,35 @@ def test_every_users_route_needs_a_valid_token(
 
     assert_problem(result, 401)
     assert result.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_viewer_reads_users_but_cannot_add_one_or_change_preferences(
+    client: testing.TestClient, acme: TenantFixture, store: Store
+) -> None:
+    user_id = add_user(client, acme.key)
+    _, token = store.admins.add("vera", "viewer")
+    _, admin = store.admins.add("ana", "admin")
+
+    added = client.simulate_post(
+        USERS,
+        json=new_user(phone="+447700900124"),
+        headers=bearer(token),
+        params={"tenant": "acme"},
+    )
+    changed = client.simulate_put(
+        f"{USERS}/{user_id}/call-preferences",
+        json=preferences(call_enabled=False),
+        headers=bearer(token),
+    )
+    read = client.simulate_get(f"{USERS}/{user_id}", headers=bearer(token))
+    by_admin = client.simulate_put(
+        f"{USERS}/{user_id}/call-preferences",
+        json=preferences(call_enabled=False),
+        headers=bearer(admin),
+    )
+
+    for refused in (added, changed):
+        assert "viewer's: it may look, not change" in assert_problem(refused, 403)["detail"]
+    assert read.status_code == 200
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json["call_enabled"] is False
