@@ -59,10 +59,17 @@ def contract_of(letter: DeadLetter) -> type[Contract] | None:
     return BY_NAME.get(str(options_of(letter).get("contract")))
 
 
+IDENTITY = ("job_id", "tenant_id", "correlation_id", "schema_version")
+"""Payload fields the message's options fix: the job, tenant and call it belongs to."""
+
+
 def violations(letter: DeadLetter, payload: Any) -> list[str]:
     """Why ``payload`` is not a valid message of the letter's contract (empty if it is).
 
-    Each entry reads ``location: message`` (``(payload)`` for the whole payload).
+    Valid means the contract accepts it and its identity (``IDENTITY``) is still the
+    message's: an edited ``tenant_id`` or ``job_id`` would replay the step into another
+    tenant's data or complete another job. Each entry reads ``location: message``
+    (``(payload)`` for the whole payload).
     """
     contract = contract_of(letter)
     if contract is None:
@@ -74,7 +81,13 @@ def violations(letter: DeadLetter, payload: Any) -> list[str]:
             f"{'.'.join(str(part) for part in problem['loc']) or '(payload)'}: {problem['msg']}"
             for problem in error.errors(include_url=False, include_input=False)
         ]
-    return []
+    options = options_of(letter)
+    return [
+        f"{name}: must stay {options[name]!r}, the message's own (purge it and send a new job "
+        "for another)"
+        for name in IDENTITY
+        if name in options and payload.get(name) != options[name]
+    ]
 
 
 def letter_document(letter: DeadLetter, *, full: bool) -> dict[str, Any]:

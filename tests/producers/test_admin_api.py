@@ -419,3 +419,39 @@ def test_an_unreachable_broker_is_a_503(make_client: ClientFactory) -> None:
     result = make_client().simulate_get(LETTERS, headers=_bearer(ADMIN_TOKEN))
 
     assert_problem(result, 503)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tenant_id", "another-tenant"),
+        ("job_id", "another-job"),
+        ("correlation_id", "conv_someone_else"),
+        ("schema_version", 2),
+    ],
+)
+def test_an_edit_may_not_move_a_message_to_another_tenant_job_or_call(
+    client: testing.TestClient,
+    dead_broker: SwitchboardBroker,
+    acme: TenantFixture,
+    admin: dict[str, str],
+    field: str,
+    value: object,
+) -> None:
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    before = _letters(dead_broker).get(message_id)
+    assert before is not None
+    edited = {**before.payload, field: value}
+    if field == "correlation_id":
+        edited["conversation_id"] = value  # a call's correlation is its conversation
+
+    result = client.simulate_put(
+        f"{LETTERS}/{message_id}/payload",
+        json={"payload": edited, "reason": "move it"},
+        headers=admin,
+    )
+
+    problem = assert_problem(result, 422)
+    assert [error["field"] for error in problem["errors"]] == [f"payload.{field}"]
+    assert "the message's own" in problem["errors"][0]["message"]
+    assert _letters(dead_broker).get(message_id) == before
