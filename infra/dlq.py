@@ -137,7 +137,10 @@ def since_moment(value: str, now: datetime) -> datetime:
     """
     match = _DURATION.fullmatch(value.strip())
     if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        try:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        except OverflowError as error:  # further back than datetime goes (year 1)
+            raise ValueError(f"{value.strip()} ago is before the year 1") from error
     moment = datetime.fromisoformat(value.strip())
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

@@ -179,9 +179,10 @@ def test_an_unknown_queue_or_actor_is_a_usage_error_listing_the_known_ones(
 
 
 def test_a_bad_since_is_a_usage_error(broker: SwitchboardBroker) -> None:
-    result = _dlq("list", "--since", "yesterday")
-    assert result.exit_code == 2
-    assert "invalid --since 'yesterday'" in result.stderr
+    for value in ("yesterday", "99999999d"):
+        result = _dlq("list", "--since", value)
+        assert result.exit_code == 2
+        assert f"invalid --since {value!r}" in result.stderr
 
 
 def test_since_reads_durations_and_iso_times_in_utc() -> None:

@@ -94,6 +94,7 @@ def test_a_viewer_lists_dead_letters_filtered_by_queue_actor_error_and_tenant(
         ("queue=nope", "queue"),
         ("actor=nope", "actor"),
         ("since=yesterday", "since"),
+        ("since=99999999d", "since"),
         ("limit=0", "limit"),
         ("limit=many", "limit"),
     ],
