@@ -17,6 +17,7 @@ invalid field by the sender's path (``producers.errors.invalid_fields``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -82,6 +83,9 @@ def _problem(value: Any, depth: int, max_depth: int) -> str | None:
         return None
     if isinstance(value, int) and not -INT64 <= value < INT64:
         return "is a number out of range (integers must fit in 64 bits)"
+    if isinstance(value, float) and not math.isfinite(value):
+        # 1e999 parses as infinity, which JSON cannot carry on: refused like Infinity.
+        return "is a number out of range (too large for a double)"
     if isinstance(value, str):
         try:
             storable_text(value)

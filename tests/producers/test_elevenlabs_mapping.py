@@ -136,6 +136,16 @@ def test_a_body_that_is_not_json_is_unprocessable(body: bytes) -> None:
     assert (caught.value.description or "").startswith("body is not valid JSON")
 
 
+@pytest.mark.parametrize("literal", [b"1e999", b"-1e400"])
+def test_a_number_too_large_for_a_double_is_unprocessable_where_it_is(literal: bytes) -> None:
+    with pytest.raises(ProblemError) as caught:
+        parse_document(b'{"payload": {"n": ' + literal + b"}}", max_depth=64)
+    assert caught.value.status_code == 422
+    assert caught.value.description == (
+        "invalid field payload.n: is a number out of range (too large for a double)"
+    )
+
+
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
 def test_a_json_body_that_is_not_an_object_is_unprocessable(body: bytes) -> None:
     with pytest.raises(ProblemError) as caught:
