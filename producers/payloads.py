@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from contracts.fields import storable_text
+from infra.store.audit import MAX_REASON_CHARS
 from producers.errors import invalid_fields, unprocessable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -119,9 +120,11 @@ def reason_of(document: dict[str, Any]) -> str:
     """The ``reason`` of a change's body, for the audit log.
 
     Raises:
-        ProblemError: 422 naming ``reason`` when it is missing or blank.
+        ProblemError: 422 naming ``reason`` when it is missing, blank or too long.
     """
     reason = document.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise unprocessable("say why, for the audit log", field="reason")
+    if len(reason.strip()) > MAX_REASON_CHARS:
+        raise unprocessable(f"at most {MAX_REASON_CHARS} characters", field="reason")
     return reason.strip()

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from infra.cli.output import USAGE_ERROR, fail
+from infra.store.audit import MAX_REASON_CHARS
 
 ReasonOption = Annotated[
     str, typer.Option(metavar="TEXT", help="Why, in your words, for the audit log.")
@@ -42,6 +43,12 @@ def reason(text: str) -> str:
         fail(
             "--reason must say why",
             hint='e.g. --reason "INC-123: fixed upstream"',
+            code=USAGE_ERROR,
+        )
+    if len(text.strip()) > MAX_REASON_CHARS:
+        fail(
+            f"--reason must be at most {MAX_REASON_CHARS} characters",
+            hint="say why in a sentence; a ticket id (INC-123) can point to the rest",
             code=USAGE_ERROR,
         )
     return text.strip()

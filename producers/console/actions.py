@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import falcon
 
 from infra.dlq import Outcome
+from infra.store.audit import MAX_REASON_CHARS
 from producers.console.auth import ConsoleAuth, ConsoleError, Operator
 from producers.console.deps import ConsoleDeps
 from producers.console.pages import ConsolePage, DeadLetterPage, console_path, reachable
@@ -55,6 +56,10 @@ def _reason(form: Form) -> str:
     if not reason:
         raise ConsoleError(
             falcon.HTTP_422, "Reason required", "say why, for the audit log: go back and fill in"
+        )
+    if len(reason) > MAX_REASON_CHARS:
+        raise ConsoleError(
+            falcon.HTTP_422, "Reason too long", f"say why in at most {MAX_REASON_CHARS} characters"
         )
     return reason
 

@@ -17,6 +17,7 @@ import falcon
 import jinja2
 
 from infra.durations import human_duration
+from infra.store.audit import MAX_REASON_CHARS
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -72,6 +73,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self._env.filters.update(utc=utc, duration=human_duration, pretty_json=pretty_json)
+        self._env.globals["max_reason"] = MAX_REASON_CHARS
 
     def render(
         self, resp: falcon.Response, template: str, *, status: str = falcon.HTTP_200, **page: Any

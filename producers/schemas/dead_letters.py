@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from infra.dlq import ACTORS, QUEUES
+from infra.store.audit import MAX_REASON_CHARS
 from producers.schemas import Answer, Moment
 from producers.schemas.users import Page
 
@@ -122,7 +123,9 @@ class AuditFilters(Page):
 class ChangeReason(BaseModel):
     """A replay's or a purge's body."""
 
-    reason: str = Field(min_length=1, description="Why, for the audit log.")
+    reason: str = Field(
+        min_length=1, max_length=MAX_REASON_CHARS, description="Why, for the audit log."
+    )
 
 
 class PayloadEdit(ChangeReason):

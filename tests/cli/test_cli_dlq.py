@@ -509,7 +509,11 @@ def test_ids_and_all_are_exclusive_and_one_is_needed(
     assert message in result.stderr
 
 
-@pytest.mark.parametrize("reason", [[], ["--reason", "  "]], ids=["missing", "blank"])
+@pytest.mark.parametrize(
+    "reason",
+    [[], ["--reason", "  "], ["--reason", "x" * 501]],
+    ids=["missing", "blank", "too-long"],
+)
 @pytest.mark.parametrize("command", [["replay", "x"], ["purge", "x"], ["edit", "x"]])
 def test_a_write_without_a_reason_is_a_usage_error(
     broker: SwitchboardBroker, engine: sa.Engine, command: list[str], reason: list[str]

@@ -225,7 +225,9 @@ def test_a_purge_deletes_the_dead_letter_and_its_job_stays_failed(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"reason": "  "}, {"reason": 3}], ids=["none", "blank", "int"]
+    "body",
+    [{}, {"reason": "  "}, {"reason": 3}, {"reason": "x" * 501}],
+    ids=["none", "blank", "int", "too-long"],
 )
 @pytest.mark.parametrize("action", ["replay", "purge"])
 def test_a_change_without_a_reason_is_a_422_naming_reason(

@@ -471,12 +471,18 @@ def test_a_change_needs_a_reason(
 ) -> None:
     message_id = _dead(store, dead_broker, acme, "conv_reason")
 
+    csrf = ana.csrf()
     result = ana.post(
-        "/admin/dead-letters/replay", {"id": message_id, "reason": "  ", "csrf": ana.csrf()}
+        "/admin/dead-letters/replay", {"id": message_id, "reason": "  ", "csrf": csrf}
+    )
+    long = ana.post(
+        "/admin/dead-letters/replay", {"id": message_id, "reason": "x" * 501, "csrf": csrf}
     )
 
-    assert result.status_code == 422
+    assert (result.status_code, long.status_code) == (422, 422)
     assert "say why, for the audit log" in result.text
+    assert "at most 500 characters" in long.text
+    assert 'maxlength="500"' in ana.get(f"/admin/dead-letters/{message_id}").text
     assert DeadLetters(dead_broker.client, dead_broker.namespace).get(message_id) is not None
 
 
