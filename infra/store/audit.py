@@ -17,6 +17,9 @@ from infra.store.engine import transaction
 from infra.store.jobs import utc_now
 from infra.store.tables import AUDIT_LOG
 
+ACTIONS = ("replay", "edit", "purge", "forget", "retention")
+"""Every action the audit log records."""
+
 MAX_REASON_CHARS = 500
 """Longest reason a change may give (the CLI, the API and the console refuse longer)."""
 

@@ -2,7 +2,7 @@
 
 ::
 
-    GET  /api/admin/dead-letters?queue=&actor=&error=&since=&tenant=&limit=
+    GET  /api/admin/dead-letters?queue=&actor=&error=&since=&tenant=&job=&limit=
                                                 {"dead_letters": [...]}, newest first
     GET  /api/admin/dead-letters/{id}           one in full: traceback, options, payload
     PUT  /api/admin/dead-letters/{id}/payload   {"payload", "reason"} → {"outcome", "message"}
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import falcon
+from pydantic import BaseModel
 
 from infra.bus.dead_letters import DeadLetter
 from infra.dlq import (
@@ -34,7 +35,7 @@ from infra.dlq import (
     letter_document,
     since_moment,
 )
-from infra.store.audit import AuditEntry
+from infra.store.audit import ACTIONS, AuditEntry
 from infra.store.protocols import TenantDirectory
 from producers.auth import BearerAuth
 from producers.errors import ProblemError, unprocessable
@@ -98,7 +99,21 @@ def _not_found(message_id: str) -> ProblemError:
     )
 
 
-def _known(name: str, value: str | None, known: list[str]) -> str | None:
+def only_parameters(req: falcon.Request, query: type[BaseModel]) -> None:
+    """Refuse a query parameter ``query`` does not declare (422 naming it).
+
+    A filter the API does not know must not be ignored: a list "by job" that silently
+    lists everything could be purged whole.
+    """
+    known = set(query.model_fields)
+    for name in req.params:
+        if name not in known:
+            raise unprocessable(
+                f"unknown query parameter; known: {', '.join(sorted(known))}", field=name
+            )
+
+
+def _known(name: str, value: str | None, known: list[str] | tuple[str, ...]) -> str | None:
     if value is not None and value not in known:
         raise unprocessable(f"unknown {name} {value!r}; known: {', '.join(known)}", field=name)
     return value
@@ -149,18 +164,26 @@ class DeadLettersResource(_Admin):
         access=ADMIN_READ,
         query=DeadLetterFilters,
         answers=[returns(200, "The dead letters, newest first.", DeadLetters)],
-        problems={422: "an unknown queue or actor, a bad `since` or `limit`"},
+        problems={
+            422: "an unknown queue or actor, a bad `since` or `limit`, a parameter not listed here"
+        },
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer ``{"dead_letters": [...]}``, newest first (422 naming a bad filter)."""
         self._auth.authenticate(req).require_admin(change=False)
+        only_parameters(req, DeadLetterFilters)
         limit = parse_limit(req)
+        for name in ("error", "job"):
+            value = req.get_param(name)
+            if value is not None and not is_storable(value):
+                raise unprocessable("is not text the store can hold", field=name)
         selection = Selection(
             queue=_known("queue", req.get_param("queue"), QUEUES),
             actor=_known("actor", req.get_param("actor"), ACTORS),
             error=req.get_param("error"),
             since=self._since(req.get_param("since")),
             tenant_ids=tenant_ids(self._tenants, req.get_param("tenant")),
+            job_id=req.get_param("job"),
         )
         found = self._desk.find(selection, limit)
         resp.media = DeadLetters(
@@ -330,16 +353,19 @@ class AuditResource(_Admin):
         access=ADMIN_READ,
         query=AuditFilters,
         answers=[returns(200, "The entries, newest first.", AuditLog)],
-        problems={422: "a bad `limit`, `target` or `action`"},
+        problems={
+            422: "a bad `limit` or `target`, an unknown `action`, a parameter not listed here"
+        },
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer ``{"entries": [...]}``, newest first."""
         self._auth.authenticate(req).require_admin(change=False)
+        only_parameters(req, AuditFilters)
         limit = parse_limit(req)
-        target, action = req.get_param("target"), req.get_param("action")
-        for name, value in (("target", target), ("action", action)):
-            if value is not None and not is_storable(value):
-                raise unprocessable("is not text the store can hold", field=name)
+        target = req.get_param("target")
+        if target is not None and not is_storable(target):
+            raise unprocessable("is not text the store can hold", field="target")
+        action = _known("action", req.get_param("action"), ACTIONS)
         entries = self._desk.entries(target=target, action=action, limit=limit)
         resp.media = AuditLog(
             entries=[AuditLogEntry.model_validate(entry_document(entry)) for entry in entries]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from infra.dlq import ACTORS, QUEUES
-from infra.store.audit import MAX_REASON_CHARS
+from infra.store.audit import ACTIONS, MAX_REASON_CHARS
 from producers.schemas import Answer, Moment
 from producers.schemas.users import Page
 
@@ -111,13 +111,16 @@ class DeadLetterFilters(Page):
         "`30m`, `2h`, `1d`.",
     )
     tenant: str | None = Field(default=None, description="Its tenant's name or id.")
+    job: str | None = Field(default=None, description="Its job's id.")
 
 
 class AuditFilters(Page):
     """The query of the audit log."""
 
     target: str | None = Field(default=None, description="What was acted on.")
-    action: str | None = Field(default=None, description="`replay`, `edit`, `purge` …")
+    action: str | None = Field(
+        default=None, json_schema_extra={"enum": list(ACTIONS)}, description="What was done."
+    )
 
 
 class ChangeReason(BaseModel):

@@ -86,6 +86,8 @@ def test_a_viewer_lists_dead_letters_filtered_by_queue_actor_error_and_tenant(
     assert listed("queue=calls.analyze") == []
     assert listed("error=ValueError") == []
     assert listed("tenant=globex") == []
+    assert listed(f"job={job.job_id}") == [message_id]
+    assert listed("job=another-job") == []
 
 
 @pytest.mark.parametrize(
@@ -97,6 +99,8 @@ def test_a_viewer_lists_dead_letters_filtered_by_queue_actor_error_and_tenant(
         ("since=99999999d", "since"),
         ("limit=0", "limit"),
         ("limit=many", "limit"),
+        ("jobs=job-1", "jobs"),
+        ("actor_name=fetch_transcript", "actor_name"),
     ],
 )
 def test_a_bad_filter_is_a_422_naming_it(
@@ -413,9 +417,9 @@ def test_the_audit_log_filters_by_action_newest_first(
     assert targets("") == [second, first]
     assert targets("action=purge") == [first]
     assert targets("limit=1") == [second]
-    assert_problem(
-        client.simulate_get("/api/admin/audit", query_string="limit=0", headers=viewer), 422
-    )
+    for query, field in (("limit=0", "limit"), ("action=bogus", "action"), ("actor=ana", "actor")):
+        result = client.simulate_get("/api/admin/audit", query_string=query, headers=viewer)
+        assert assert_problem(result, 422)["errors"][0]["field"] == field
 
 
 def test_an_unreachable_broker_is_a_503(make_client: ClientFactory) -> None:
