@@ -119,7 +119,8 @@ def _summary(verb: str, outcomes: list[Outcome]) -> str:
     parts = [f"{kinds[kind]} {kind}" for kind in (verb, "gone", "invalid") if kinds[kind]]
     if kinds["invalid"]:
         parts.append("(edit an invalid payload, then replay it)")
-    return f"{verb.capitalize()} {len(outcomes)} dead letters: " + ", ".join(parts)
+    # Not "Purged 2 dead letters" when both were gone: the count is of those asked for.
+    return f"Of {len(outcomes)} dead letters: " + ", ".join(parts)
 
 
 class _Change(ConsolePage):

@@ -402,7 +402,7 @@ def test_bulk_replay_and_purge_of_the_selected_dead_letters(
 
     assert (replay.status_code, purge.status_code) == (303, 303)
     page = ana.get("/admin/dead-letters").text
-    assert "Purged 2 dead letters: 1 purged, 1 gone" in page
+    assert "Of 2 dead letters: 1 purged, 1 gone" in page
     assert "0 dead letters." in page
 
 
