@@ -112,7 +112,9 @@ class CallErasureResource:
         tenant = self._tenants.tenant_by_name(name) if name and is_storable(name) else None
         if tenant is None:
             raise unprocessable(
-                "name the call's tenant: ?tenant=NAME (`switchboard tenants list`)",
+                f"no tenant is named {name!r} (`switchboard tenants list`)"
+                if name
+                else "name the call's tenant: ?tenant=NAME (`switchboard tenants list`)",
                 field="tenant",
             )
         if not is_identifier(conversation_id):

@@ -166,4 +166,8 @@ def test_a_deletion_names_what_is_missing(make_client: ClientFactory, acme: Tena
 
     assert assert_problem(no_reason, 422)["errors"][0]["field"] == "reason"
     assert assert_problem(no_tenant, 422)["errors"][0]["field"] == "tenant"
-    assert assert_problem(unknown, 422)["errors"][0]["field"] == "tenant"
+    unknown_problem = assert_problem(unknown, 422)
+    assert unknown_problem["errors"][0] == {
+        "field": "tenant",
+        "message": "no tenant is named 'nope' (`switchboard tenants list`)",
+    }
