@@ -250,16 +250,18 @@ def to_contract(
     data: CallData, *, binding: AgentBinding, kind: AgentKind, job_id: str
 ) -> PostCallJobData | HealthCheckJobData:
     """Map a webhook's call to the first contract of its pipeline."""
+    metadata = data.metadata or CallMetadata()
     common = {
         "job_id": job_id,
         "tenant_id": binding.tenant.id,
         "conversation_id": data.conversation_id,
         "agent_id": data.agent_id,
+        # Of either kind: erasing a person finds their calls by it (``forget user``).
+        "caller_number": e164(metadata.phone_call.external_number if metadata.phone_call else None),
     }
     if kind == "health_check":
         thread_id = data.dynamic_variables.thread_id or data.conversation_id
         return HealthCheckJobData(**common, thread_id=thread_id)
-    metadata = data.metadata or CallMetadata()
     started_at = (
         datetime.fromtimestamp(metadata.start_time_unix_secs, tz=UTC)
         if metadata.start_time_unix_secs is not None
@@ -272,7 +274,6 @@ def to_contract(
         duration_secs=metadata.call_duration_secs,
         call_status=data.status,
         timezone=binding.tenant.timezone,
-        caller_number=e164(metadata.phone_call.external_number if metadata.phone_call else None),
     )
 
 

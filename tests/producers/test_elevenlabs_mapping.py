@@ -128,6 +128,17 @@ def test_health_check_kind_comes_from_the_binding_or_the_dynamic_variable() -> N
     assert by_variable.thread_id == "thread-7"
 
 
+def test_a_health_check_keeps_the_callers_number_so_forgetting_them_finds_it() -> None:
+    payload = current_payload()
+    payload["data"]["metadata"]["phone_call"] = {"external_number": "+44 7700 900123"}
+    data = elevenlabs.TranscriptionEvent.model_validate(payload).data
+
+    contract = elevenlabs.to_contract(data, binding=HEALTH, kind="health_check", job_id="j6")
+
+    assert isinstance(contract, HealthCheckJobData)
+    assert contract.caller_number == "+447700900123"
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"a": NaN}'])
 def test_a_body_that_is_not_json_is_unprocessable(body: bytes) -> None:
     with pytest.raises(ProblemError) as caught:
