@@ -273,6 +273,11 @@ def dev(
         migrate(settings)
         console.print(f"database: {redact(settings.database_url)} (migrated)")
         env = stack_env(settings, url)
+        if "webhook_url" not in settings.simulator.model_fields_set:
+            # The telephony simulator plays its status webhooks to this API, on its port.
+            env["SWITCHBOARD_SIMULATOR__WEBHOOK_URL"] = (
+                f"http://127.0.0.1:{port}/api/webhooks/callkaro"
+            )
         workers = worker_groups(
             settings, env, processes=settings.worker.processes, threads=settings.worker.threads
         )

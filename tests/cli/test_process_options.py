@@ -117,3 +117,17 @@ def test_worker_groups_get_their_shutdown_timeout_and_a_supervisor_that_waits_lo
     for spec in groups:
         assert _option(spec.argv, "--worker-shutdown-timeout") == "42500"
     assert recorder.stop_timeout_s == 42.5 + processes.STOP_MARGIN_S
+
+
+def test_dev_points_the_telephony_simulator_at_its_own_api_port(
+    runner: CliRunner, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = runner.invoke(app, ["dev", "--port", "8321"])
+    chosen = {spec.env.get("SWITCHBOARD_SIMULATOR__WEBHOOK_URL") for spec in recorder.specs}
+    monkeypatch.setenv("SWITCHBOARD_SIMULATOR__WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    runner.invoke(app, ["dev", "--port", "8321"])
+    kept = {spec.env.get("SWITCHBOARD_SIMULATOR__WEBHOOK_URL") for spec in recorder.specs}
+
+    assert result.exit_code == 0, result.output
+    assert chosen == {"http://127.0.0.1:8321/api/webhooks/callkaro"}
+    assert kept == {"http://127.0.0.1:9/hook"}
