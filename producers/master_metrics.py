@@ -18,8 +18,11 @@ drops a dead worker's live gauges.
 from __future__ import annotations
 
 from infra.health import ProbeServer
+from infra.logs import get_logger
 from infra.metrics.multiprocess import exposition, metrics_dir, start_fresh
 from infra.settings import load_settings
+
+_log = get_logger(__name__)
 
 
 class MasterMetrics:
@@ -37,7 +40,8 @@ class MasterMetrics:
         """Empty the workers' metrics directory, then serve it (unless the port is 0).
 
         Raises:
-            OSError: The metrics port cannot be bound (gunicorn then does not start).
+            SystemExit: The metrics port cannot be bound: gunicorn then does not start,
+                and says why in one line rather than a traceback.
         """
         settings = load_settings()
         api = settings.api
@@ -46,9 +50,19 @@ class MasterMetrics:
         directory = metrics_dir(settings.data_dir, "api")
         edge = metrics_dir(settings.data_dir, "edge")  # the edge in front, when there is one
         start_fresh(directory)
-        self._server = ProbeServer(
-            api.prometheus_host, api.prometheus_port, None, lambda: exposition(directory, edge)
-        )
+        try:
+            self._server = ProbeServer(
+                api.prometheus_host, api.prometheus_port, None, lambda: exposition(directory, edge)
+            )
+        except OSError as error:  # the port is taken, or the address not this host's
+            _log.error(
+                "cannot serve the API's metrics",
+                host=api.prometheus_host,
+                port=api.prometheus_port,
+                error=str(error),
+                hint="set SWITCHBOARD_API__PROMETHEUS_PORT to a free port (0: no metrics)",
+            )
+            raise SystemExit(1) from error
         self._server.start()
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infra.cli.launch import api_argv, gunicorn_argv
 from infra.edge.process import PRIVATE_PREFIX, private_dir
+from infra.sockets import free_port
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -64,3 +65,21 @@ def test_a_killed_edges_socket_directory_is_removed_by_the_next_one(tmp_path: Pa
         assert alive.exists()
         assert other.exists()
     assert not mine.exists()
+
+
+def test_a_metrics_port_in_use_stops_the_api_with_one_line_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = _env(tmp_path) | {"SWITCHBOARD_API__PROMETHEUS_PORT": str(taken.getsockname()[1])}
+        argv = api_argv(host="127.0.0.1", port=free_port(), workers=1, threads=1)
+
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    [refused] = [line for line in lines if line["event"] == "cannot serve the API's metrics"]
+    assert "SWITCHBOARD_API__PROMETHEUS_PORT" in refused["hint"]
