@@ -147,6 +147,14 @@ def test_every_dependency_is_a_service_that_can_reach_the_awaited_state() -> Non
                 assert target.get("restart") == "no", f"{dependency} is not a one-shot"
 
 
+def test_every_service_but_the_one_shot_comes_back_after_a_crash_or_a_reboot() -> None:
+    restarts = {name: service.get("restart", "no") for name, service in _services().items()}
+
+    assert restarts.pop("migrate") == "no"
+    assert restarts == dict.fromkeys(restarts, "unless-stopped")
+    assert {"redis", "postgres", "prometheus", "alertmanager", "grafana"} <= set(restarts)
+
+
 def test_the_processes_redis_and_postgres_have_healthchecks() -> None:
     services = _services()
     for name in (*SWITCHBOARD_PROCESSES, "redis", "postgres"):
