@@ -3,7 +3,8 @@
 Docker does not run here, so docker-compose.yml and the Dockerfile are read as data: every
 service is built or pulled, waits only on services that exist and can reach the state it
 waits for, every ``${VAR}`` compose requires is in example.env (which leaves what the
-image sets to the image), the secrets file stays out of the build, the processes have
+image sets to the image), the containers see what .env says (its ``${…}`` filled in here
+by compose's rules), the secrets file stays out of the build, the processes have
 healthchecks that tell a live process from a dead one, and every ``switchboard …``
 command a container runs parses in the real CLI.
 """
@@ -15,8 +16,9 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -117,13 +119,87 @@ def _strings(node: Any) -> Iterator[str]:
             yield from _strings(value)
 
 
+def _dotenv(text: str) -> dict[str, str]:
+    """The variables an env file sets: its NAME=value lines (example.env quotes nothing)."""
+    pairs = (line.partition("=") for line in text.splitlines())
+    return {name: value for name, equals, value in pairs if equals and not name.startswith("#")}
+
+
 def _example_env_names() -> set[str]:
     """The variables example.env sets (uncommented lines)."""
-    return {
-        line.split("=", 1)[0]
-        for line in EXAMPLE_ENV.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    }
+    return set(_dotenv(EXAMPLE_ENV.read_text()))
+
+
+class ComposeRefusedError(Exception):
+    """Compose would refuse to start: a variable it requires (``${NAME:?…}``) is missing."""
+
+
+_SUBSTITUTION = re.compile(
+    r"\$\$|\$\{(?P<braced>\w+)(?:(?P<operator>:?[-?+])(?P<argument>[^}]*))?\}|\$(?P<bare>\w+)"
+)
+
+
+def _interpolate(text: str, variables: Mapping[str, str]) -> str:
+    """``text`` with its ``${…}`` filled from ``variables`` by compose's rules.
+
+    ``${NAME-default}`` takes the default when NAME is unset, ``${NAME:-default}`` also when
+    it is empty; ``?`` refuses where ``-`` would take the default; ``$$`` is a dollar.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        name = match["braced"] or match["bare"]
+        operator = match["operator"] or ""
+        value = variables.get(name)
+        if value is None or (value == "" and operator.startswith(":")):
+            if operator.endswith("?"):
+                raise ComposeRefusedError(f"{name}: {match['argument']}")
+            return match["argument"] if operator.endswith("-") else ""
+        return match["argument"] if operator.endswith("+") else value
+
+    return _SUBSTITUTION.sub(substitute, text)
+
+
+def _resolved(node: Any, variables: Mapping[str, str]) -> Any:
+    """A compose document with every string interpolated, as ``docker compose config``."""
+    if isinstance(node, str):
+        return _interpolate(node, variables)
+    if isinstance(node, dict):
+        return {key: _resolved(value, variables) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolved(value, variables) for value in node]
+    return node
+
+
+SECRETS = {
+    "GRAFANA_ADMIN_PASSWORD": "grafana-password",
+}
+"""What an operator must fill in before compose starts."""
+
+
+def _filled_in(**changes: str) -> dict[str, str]:
+    """infra/deploy/.env copied from example.env, its secrets set, then ``changes`` made."""
+    return _dotenv(EXAMPLE_ENV.read_text()) | SECRETS | changes
+
+
+def _container_env(name: str, dotenv: Mapping[str, str]) -> dict[str, str]:
+    """What a container of the image sees when ``dotenv`` is infra/deploy/.env.
+
+    The image's ENV, overridden by ``env_file`` (that same .env), overridden by the
+    service's ``environment``, whose ``${…}`` compose fills from .env (``--env-file``).
+    """
+    service = _resolved(_compose(), dotenv)["services"][name]
+    assert "build" in service, f"{name} does not run the image"
+    assert service["env_file"] == ".env"
+    environment = service["environment"]
+    assert isinstance(environment, dict)
+    image_env = {key: value for key, value in _dockerfile_env().items() if key != "PATH"}
+    return image_env | dict(dotenv) | {key: str(value) for key, value in environment.items()}
+
+
+IMAGE_SERVICES = ("migrate", *SWITCHBOARD_PROCESSES)
+"""The services that run the Switchboard image."""
 
 
 def test_every_service_has_an_image_or_a_build() -> None:
@@ -165,6 +241,40 @@ def test_a_one_shot_of_the_image_does_not_inherit_the_apis_healthcheck() -> None
     for name, service in _services().items():
         if "build" in service and service.get("restart") == "no":
             assert service.get("healthcheck") == {"disable": True}, name
+
+
+def test_the_interpolation_reader_follows_composes_rules() -> None:
+    variables = {"SET": "value", "EMPTY": ""}
+
+    assert _interpolate("${SET:-d} ${EMPTY:-d} ${UNSET:-d}", variables) == "value d d"
+    assert _interpolate("${SET-d} ${EMPTY-d} ${UNSET-d}", variables) == "value  d"
+    assert (
+        _interpolate("${SET:?e} ${EMPTY?e} $SET $$SET ${UNSET}.", variables)
+        == "value  value $SET ."
+    )
+    assert _interpolate("${SET:+r} ${EMPTY:+r} ${EMPTY+r}", variables) == "r  r"
+    for required in ("${EMPTY:?set it}", "${UNSET:?set it}", "${UNSET?set it}"):
+        with pytest.raises(ComposeRefusedError, match="set it"):
+            _interpolate(required, variables)
+
+
+def test_the_stacks_redis_and_postgres_serve_unless_env_names_others() -> None:
+    in_stack = {
+        "SWITCHBOARD_BROKER__URL": "redis://redis:6379/0",
+        "SWITCHBOARD_DATABASE__URL": (
+            "postgresql+psycopg://switchboard:switchboard@postgres:5432/switchboard"
+        ),
+    }
+    own = {
+        "SWITCHBOARD_BROKER__URL": "rediss://cache.example.com:6380/2",
+        "SWITCHBOARD_DATABASE__URL": "postgresql+psycopg://app@db.example.com/app",
+    }
+    assert {urlsplit(url).hostname for url in in_stack.values()} <= set(_services())
+    assert _dotenv(EXAMPLE_ENV.read_text()).keys() >= own.keys()  # left empty, to fill in
+
+    for name in IMAGE_SERVICES:
+        assert _container_env(name, _filled_in()).items() >= in_stack.items(), name
+        assert _container_env(name, _filled_in(**own)).items() >= own.items(), name
 
 
 def test_every_variable_compose_requires_is_set_in_example_env() -> None:
