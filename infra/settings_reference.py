@@ -7,6 +7,7 @@ with what this module renders. Regenerate with ``make docs``.
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from infra.settings import LEGACY_NAMES, describe_variables
@@ -25,6 +26,21 @@ IMAGE_ENV = {
 example.env leaves these commented out: an env file copied from it must not override
 the image (a relative data dir under the root-owned ``/app`` cannot be created by the
 image's non-root user).
+"""
+
+COMPOSE_SUPPLIES = {
+    "SWITCHBOARD_ALLOW_LOCAL": (
+        "analyzer,embedder,vectors,transcripts,telephony",
+        "so that the stack starts with no vendor key. Once the keys are in, set it here, "
+        "empty: then none is allowed, and a missing key stops a process.",
+    ),
+}
+"""Settings docker-compose.yml gives a value of its own while .env does not set them.
+
+Name -> (the value compose sets, why and what to set instead). Compose reads them as
+``${NAME-value}``, without a colon, so that an empty value in .env is a value that wins
+(for SWITCHBOARD_ALLOW_LOCAL: none allowed); example.env therefore leaves them commented
+out, saying what compose sets instead.
 """
 
 COMPOSE_VARIABLES = {
@@ -68,6 +84,10 @@ def _setting_lines(name: str, default: str) -> list[str]:
             f"# The image sets {IMAGE_ENV[name]}; a value here would override it.",
             f"# {name}={default}",
         ]
+    if name in COMPOSE_SUPPLIES:
+        value, why = COMPOSE_SUPPLIES[name]
+        note = f"docker-compose.yml sets {value} while this stays commented out, {why}"
+        return [*(f"# {line}" for line in textwrap.wrap(note, width=86)), f"# {name}={default}"]
     return [f"{name}={default}"]
 
 

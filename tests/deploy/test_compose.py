@@ -25,7 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from infra.cli.main import app
-from infra.settings_reference import COMPOSE_VARIABLES, EXAMPLE_ENV, IMAGE_ENV
+from infra.settings_reference import COMPOSE_SUPPLIES, COMPOSE_VARIABLES, EXAMPLE_ENV, IMAGE_ENV
 from tests.standins.server_base import Reply, Request, StandInServer
 
 DEPLOY = EXAMPLE_ENV.parent
@@ -275,6 +275,34 @@ def test_the_stacks_redis_and_postgres_serve_unless_env_names_others() -> None:
     for name in IMAGE_SERVICES:
         assert _container_env(name, _filled_in()).items() >= in_stack.items(), name
         assert _container_env(name, _filled_in(**own)).items() >= own.items(), name
+
+
+def test_local_adapters_compose_allows_give_way_to_what_env_says_even_empty() -> None:
+    supplied, _why = COMPOSE_SUPPLIES["SWITCHBOARD_ALLOW_LOCAL"]
+
+    for name in IMAGE_SERVICES:
+        as_shipped = _container_env(name, _filled_in())
+        assert as_shipped["SWITCHBOARD_ALLOW_LOCAL"] == supplied, name
+        emptied = _container_env(name, _filled_in(SWITCHBOARD_ALLOW_LOCAL=""))
+        assert emptied["SWITCHBOARD_ALLOW_LOCAL"] == "", name
+        chosen = _container_env(name, _filled_in(SWITCHBOARD_ALLOW_LOCAL="analyzer"))
+        assert chosen["SWITCHBOARD_ALLOW_LOCAL"] == "analyzer", name
+
+
+def test_example_env_leaves_what_compose_supplies_to_compose() -> None:
+    # ${NAME-value}: an empty value in .env would win over compose's, so example.env must
+    # not set one; it says instead what compose sets.
+    supplied = {
+        match["braced"]: match["argument"]
+        for text in _strings(_compose()["x-environment"])
+        for match in _SUBSTITUTION.finditer(text)
+        if match["operator"] == "-"
+    }
+    assert supplied == {name: value for name, (value, _why) in COMPOSE_SUPPLIES.items()}
+    assert not set(COMPOSE_SUPPLIES) & _example_env_names()
+    for name, (value, _why) in COMPOSE_SUPPLIES.items():
+        assert f"# {name}=" in EXAMPLE_ENV.read_text(), f"{name} should stay documented"
+        assert value in EXAMPLE_ENV.read_text(), name
 
 
 def test_every_variable_compose_requires_is_set_in_example_env() -> None:
