@@ -43,6 +43,15 @@ Name -> (the value compose sets, why and what to set instead). Compose reads the
 out, saying what compose sets instead.
 """
 
+COMPOSE_REQUIRES = {
+    "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET": (
+        "the API verifies the telephony webhooks with it, and shares no data directory with "
+        "the worker where the simulator could keep a secret of its own. With a CallKaro "
+        "key, set the one CallKaro signs with."
+    ),
+}
+"""Settings docker-compose.yml requires (``${NAME:?…}``), with why; example.env says so."""
+
 COMPOSE_VARIABLES = {
     "GRAFANA_ADMIN_PASSWORD": "Grafana's admin password; compose refuses to start without it.",
 }
@@ -88,6 +97,9 @@ def _setting_lines(name: str, default: str) -> list[str]:
         value, why = COMPOSE_SUPPLIES[name]
         note = f"docker-compose.yml sets {value} while this stays commented out, {why}"
         return [*(f"# {line}" for line in textwrap.wrap(note, width=86)), f"# {name}={default}"]
+    if name in COMPOSE_REQUIRES:
+        note = f"docker-compose.yml refuses to start without it: {COMPOSE_REQUIRES[name]}"
+        return [*(f"# {line}" for line in textwrap.wrap(note, width=86)), f"{name}={default}"]
     return [f"{name}={default}"]
 
 

@@ -25,7 +25,14 @@ import yaml
 from typer.testing import CliRunner
 
 from infra.cli.main import app
-from infra.settings_reference import COMPOSE_SUPPLIES, COMPOSE_VARIABLES, EXAMPLE_ENV, IMAGE_ENV
+from infra.settings import describe_variables
+from infra.settings_reference import (
+    COMPOSE_REQUIRES,
+    COMPOSE_SUPPLIES,
+    COMPOSE_VARIABLES,
+    EXAMPLE_ENV,
+    IMAGE_ENV,
+)
 from tests.standins.server_base import Reply, Request, StandInServer
 
 DEPLOY = EXAMPLE_ENV.parent
@@ -174,6 +181,7 @@ def _resolved(node: Any, variables: Mapping[str, str]) -> Any:
 
 SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": "grafana-password",
+    "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET": "callkaro-webhook-secret",
 }
 """What an operator must fill in before compose starts."""
 
@@ -312,9 +320,28 @@ def test_every_variable_compose_requires_is_set_in_example_env() -> None:
             rest = match["rest"] or ""
             if not rest.startswith((":-", "-", ":+", "+")):
                 required.add(match["braced"] or match["bare"])
-    assert "GRAFANA_ADMIN_PASSWORD" in required
+    assert required == set(SECRETS)
+    # A setting compose requires is in example.env already, saying so; any other variable
+    # is in its docker compose section.
     assert required <= _example_env_names()
-    assert set(COMPOSE_VARIABLES) <= required, "example.env lists a variable compose dropped"
+    assert required == set(COMPOSE_REQUIRES) | set(COMPOSE_VARIABLES), "example.env is stale"
+    settings = {name for name, _default, _description in describe_variables()}
+    assert set(COMPOSE_REQUIRES) <= settings
+    assert not set(COMPOSE_VARIABLES) & settings
+
+
+def test_compose_refuses_to_start_until_env_sets_each_secret_it_requires() -> None:
+    _resolved(_compose(), _filled_in())  # every secret set: compose starts
+    for name in SECRETS:
+        unset = {key: value for key, value in _filled_in().items() if key != name}
+        for variables in (_filled_in(**{name: ""}), unset):
+            message = re.escape(f"{name}: set {name} in infra/deploy/.env")
+            with pytest.raises(ComposeRefusedError, match=message):
+                _resolved(_compose(), variables)
+
+    secret = SECRETS["SWITCHBOARD_CALLKARO__WEBHOOK_SECRET"]
+    for name in IMAGE_SERVICES:
+        assert _container_env(name, _filled_in())["SWITCHBOARD_CALLKARO__WEBHOOK_SECRET"] == secret
 
 
 def test_example_env_leaves_what_the_image_sets_to_the_image() -> None:
