@@ -239,6 +239,34 @@ def test_every_service_but_the_one_shot_comes_back_after_a_crash_or_a_reboot() -
     assert {"redis", "postgres", "prometheus", "alertmanager", "grafana"} <= set(restarts)
 
 
+def _published(port: str | int | dict[str, Any]) -> tuple[str | None, str]:
+    """(host address, host port) of a ``ports`` entry; no address: every interface."""
+    if isinstance(port, dict):
+        return port.get("host_ip"), str(port.get("published", ""))
+    # [[ADDRESS:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL], the address possibly in brackets.
+    parts = str(port).partition("/")[0].rsplit(":", 2)
+    if len(parts) == 3:
+        return parts[0].strip("[]"), parts[1]
+    return None, parts[0]  # a lone container port is published on a random host port
+
+
+def test_only_the_api_is_published_beyond_the_hosts_loopback() -> None:
+    # Prometheus and Alertmanager have no login, and Docker's published ports bypass the
+    # host's firewall: what is not the API stays on 127.0.0.1.
+    published = {
+        name: [_published(port) for port in service.get("ports", [])]
+        for name, service in _services().items()
+    }
+    beyond = {
+        name: [port for port in ports if port[0] not in {"127.0.0.1", "::1"}]
+        for name, ports in published.items()
+    }
+
+    assert {name: ports for name, ports in beyond.items() if ports} == {"api": [(None, "8000")]}
+    for name, port in (("prometheus", "9090"), ("alertmanager", "9093"), ("grafana", "3000")):
+        assert ("127.0.0.1", port) in published[name], name
+
+
 def test_the_processes_redis_and_postgres_have_healthchecks() -> None:
     services = _services()
     for name in (*SWITCHBOARD_PROCESSES, "redis", "postgres"):
