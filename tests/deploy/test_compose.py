@@ -273,6 +273,15 @@ def test_the_processes_redis_and_postgres_have_healthchecks() -> None:
         assert "test" in services[name].get("healthcheck", {}), name
 
 
+def test_postgres_is_healthy_only_once_it_accepts_tcp_connections() -> None:
+    # On the first boot the postgres image's initialisation server answers on the unix
+    # socket alone; the services connect over TCP.
+    argv = _healthcheck_argv(_services()["postgres"])
+
+    assert argv[0] == "pg_isready"
+    assert argv[argv.index("-h") + 1] == "127.0.0.1"
+
+
 def test_a_one_shot_of_the_image_does_not_inherit_the_apis_healthcheck() -> None:
     for name, service in _services().items():
         if "build" in service and service.get("restart") == "no":
