@@ -57,6 +57,17 @@ COMPOSE_VARIABLES = {
 }
 """Variables docker-compose.yml itself requires (``${NAME:?…}``), beside the settings."""
 
+COMPOSE_OPTIONAL_VARIABLES = {
+    "REDIS_MAXMEMORY": (
+        "1gb",
+        "Redis's memory limit (maxmemory). Full, it refuses writes (noeviction) rather than "
+        "drop queued messages: publishing fails, accepted jobs wait in the inbox, and the "
+        "relay publishes them once there is room.",
+    ),
+}
+"""Variables docker-compose.yml itself reads with a default (``${NAME:-default}``), beside
+the settings: name -> (that default, what it is). example.env sets them to the default."""
+
 
 def render_example_env() -> str:
     """The text of example.env: every variable with its default, grouped by section."""
@@ -76,6 +87,8 @@ def render_example_env() -> str:
     lines += ["", "# --- docker compose (infra/deploy/docker-compose.yml) ---"]
     for name, description in COMPOSE_VARIABLES.items():
         lines += [f"# {description}", f"{name}="]
+    for name, (default, description) in COMPOSE_OPTIONAL_VARIABLES.items():
+        lines += [*_comment(description), f"{name}={default}"]
     lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
     lines += [
         f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"
@@ -96,11 +109,16 @@ def _setting_lines(name: str, default: str) -> list[str]:
     if name in COMPOSE_SUPPLIES:
         value, why = COMPOSE_SUPPLIES[name]
         note = f"docker-compose.yml sets {value} while this stays commented out, {why}"
-        return [*(f"# {line}" for line in textwrap.wrap(note, width=86)), f"# {name}={default}"]
+        return [*_comment(note), f"# {name}={default}"]
     if name in COMPOSE_REQUIRES:
         note = f"docker-compose.yml refuses to start without it: {COMPOSE_REQUIRES[name]}"
-        return [*(f"# {line}" for line in textwrap.wrap(note, width=86)), f"{name}={default}"]
+        return [*_comment(note), f"{name}={default}"]
     return [f"{name}={default}"]
+
+
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines of at most 88 characters."""
+    return [f"# {line}" for line in textwrap.wrap(text, width=86)]
 
 
 def render_table() -> str:

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from infra.cli.main import app
 from infra.settings import describe_variables
 from infra.settings_reference import (
+    COMPOSE_OPTIONAL_VARIABLES,
     COMPOSE_REQUIRES,
     COMPOSE_SUPPLIES,
     COMPOSE_VARIABLES,
@@ -273,6 +274,24 @@ def test_the_processes_redis_and_postgres_have_healthchecks() -> None:
         assert "test" in services[name].get("healthcheck", {}), name
 
 
+def _redis_options(dotenv: Mapping[str, str]) -> dict[str, str]:
+    command = _resolved(_compose(), dotenv)["services"]["redis"]["command"]
+    assert command[0] == "redis-server"
+    return dict(zip(command[1::2], command[2::2], strict=True))
+
+
+def test_redis_refuses_writes_at_a_memory_limit_instead_of_evicting_messages() -> None:
+    # noeviction applies only once Redis holds maxmemory: without one, Redis grows until
+    # the kernel kills it.
+    default, _description = COMPOSE_OPTIONAL_VARIABLES["REDIS_MAXMEMORY"]
+
+    assert _redis_options(_filled_in())["--maxmemory-policy"] == "noeviction"
+    assert _redis_options(_filled_in())["--maxmemory"] == default == "1gb"
+    assert _redis_options(_filled_in(REDIS_MAXMEMORY=""))["--maxmemory"] == default
+    assert _redis_options(_filled_in(REDIS_MAXMEMORY="4gb"))["--maxmemory"] == "4gb"
+    assert _redis_options(_filled_in())["--appendfsync"] == "everysec"
+
+
 def test_postgres_is_healthy_only_once_it_accepts_tcp_connections() -> None:
     # On the first boot the postgres image's initialisation server answers on the unix
     # socket alone; the services connect over TCP.
@@ -365,6 +384,20 @@ def test_every_variable_compose_requires_is_set_in_example_env() -> None:
     settings = {name for name, _default, _description in describe_variables()}
     assert set(COMPOSE_REQUIRES) <= settings
     assert not set(COMPOSE_VARIABLES) & settings
+
+
+def test_example_env_sets_every_other_variable_compose_reads_to_composes_default() -> None:
+    settings = {name for name, _default, _description in describe_variables()}
+    defaults = {
+        match["braced"]: match["argument"]
+        for text in _strings(_compose())
+        for match in _SUBSTITUTION.finditer(text)
+        if match["operator"] == ":-" and match["braced"] not in settings
+    }
+
+    optional = {name: default for name, (default, _) in COMPOSE_OPTIONAL_VARIABLES.items()}
+    assert defaults == optional
+    assert _dotenv(EXAMPLE_ENV.read_text()).items() >= optional.items()
 
 
 def test_compose_refuses_to_start_until_env_sets_each_secret_it_requires() -> None:
