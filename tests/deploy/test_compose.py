@@ -33,6 +33,7 @@ from infra.settings_reference import (
     COMPOSE_VARIABLES,
     EXAMPLE_ENV,
     IMAGE_ENV,
+    README,
 )
 from tests.standins.server_base import Reply, Request, StandInServer
 
@@ -430,6 +431,20 @@ def test_the_images_data_dir_is_created_for_its_non_root_user() -> None:
     runs = [arguments for keyword, arguments in final_stage if keyword == "RUN"]
     data_dir = '"$SWITCHBOARD_DATA_DIR"'
     assert f"mkdir -p {data_dir} && chown switchboard:switchboard {data_dir}" in runs
+
+
+def test_the_image_is_built_from_the_checkout_and_never_pulled() -> None:
+    # Without pull_policy: build, `up` reuses an existing switchboard:latest (the old code
+    # after a git pull) and `docker compose pull` looks for it on Docker Hub.
+    services = _services()
+    assert {name for name, service in services.items() if "build" in service} == set(IMAGE_SERVICES)
+    for name in IMAGE_SERVICES:
+        assert services[name]["image"] == "switchboard:latest", name
+        assert services[name]["pull_policy"] == "build", name
+    start = "docker compose -f infra/deploy/docker-compose.yml --env-file infra/deploy/.env up -d"
+    for document in (README.read_text(), COMPOSE.read_text()):
+        assert start in document
+        assert document.count(start) == document.count(f"{start} --build")
 
 
 def test_the_secrets_env_file_stays_out_of_the_images_build_context() -> None:
