@@ -17,15 +17,20 @@ EXAMPLE_ENV = ROOT / "infra" / "deploy" / "example.env"
 README = ROOT / "README.md"
 _TABLE = re.compile(r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)", re.S)
 
+_EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 (the container's; compose publishes none of these ports)
+
 IMAGE_ENV = {
     "SWITCHBOARD_ENVIRONMENT": "production",
     "SWITCHBOARD_DATA_DIR": "/var/lib/switchboard",
+    "SWITCHBOARD_API__PROMETHEUS_HOST": _EVERY_INTERFACE,
+    "SWITCHBOARD_WORKER__PROMETHEUS_HOST": _EVERY_INTERFACE,
+    "SWITCHBOARD_SCHEDULER__PROMETHEUS_HOST": _EVERY_INTERFACE,
 }
 """What the Dockerfile's ``ENV`` sets (tests/deploy checks the two agree).
 
 example.env leaves these commented out: an env file copied from it must not override
 the image (a relative data dir under the root-owned ``/app`` cannot be created by the
-image's non-root user).
+image's non-root user; metrics bound to the container's loopback cannot be scraped).
 """
 
 COMPOSE_SUPPLIES = {

@@ -423,6 +423,17 @@ def test_example_env_leaves_what_the_image_sets_to_the_image() -> None:
         assert f"# {name}=" in EXAMPLE_ENV.read_text(), f"{name} should stay documented"
 
 
+def test_the_image_serves_metrics_and_probes_beyond_the_containers_loopback() -> None:
+    # Set by the image, not compose, so that Prometheus reaches them wherever the image runs
+    # (docker run, a cluster); compose and example.env leave it to the image.
+    every_interface = "0.0.0.0"  # noqa: S104 (what is checked)
+    for name in SWITCHBOARD_PROCESSES:
+        variable = f"SWITCHBOARD_{name.upper()}__PROMETHEUS_HOST"
+        assert _dockerfile_env()[variable] == every_interface, variable
+        assert variable not in _services()[name]["environment"], variable
+        assert _container_env(name, _filled_in())[variable] == every_interface, variable
+
+
 def test_the_images_data_dir_is_created_for_its_non_root_user() -> None:
     instructions = _dockerfile_instructions()
     final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
