@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from infra.settings_reference import (
     EXAMPLE_ENV,
     IMAGE_ENV,
     README,
+    ROOT,
 )
 from tests.standins.server_base import Reply, Request, StandInServer
 
@@ -432,6 +434,41 @@ def test_the_image_serves_metrics_and_probes_beyond_the_containers_loopback() ->
         assert _dockerfile_env()[variable] == every_interface, variable
         assert variable not in _services()[name]["environment"], variable
         assert _container_env(name, _filled_in())[variable] == every_interface, variable
+
+
+def test_both_stages_start_from_the_same_pinned_python_and_debian() -> None:
+    bases = [
+        arguments.split()[0]
+        for keyword, arguments in _dockerfile_instructions()
+        if keyword == "FROM"
+    ]
+
+    assert len(bases) == 2
+    assert bases[0] == bases[1]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", bases[0]), bases[0]
+
+
+def test_the_dependencies_are_installed_before_the_sources_are_copied() -> None:
+    # So that a change to the code reuses the dependencies' layer.
+    instructions = _dockerfile_instructions()
+    build = instructions[: [keyword for keyword, _ in instructions].index("FROM", 1)]
+    dependencies = build.index(("RUN", "uv sync --frozen --no-dev --no-install-project"))
+    project = build.index(("RUN", "uv sync --frozen --no-dev --no-editable"))
+    copied_before = [arguments for keyword, arguments in build[:dependencies] if keyword == "COPY"]
+    copied_after = [
+        arguments.split()[0]
+        for keyword, arguments in build[dependencies:project]
+        if keyword == "COPY"
+    ]
+
+    assert copied_before == ["pyproject.toml uv.lock ./"]
+    assert dependencies < project
+    # Every package the project installs, and the readme its metadata names.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [
+        name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    assert copied_after == [pyproject["project"]["readme"], *packages]
 
 
 def test_the_images_data_dir_is_created_for_its_non_root_user() -> None:
