@@ -7,6 +7,7 @@ with what this module renders. Regenerate with ``make docs``.
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from infra.settings import LEGACY_NAMES, describe_variables
@@ -16,21 +17,61 @@ EXAMPLE_ENV = ROOT / "infra" / "deploy" / "example.env"
 README = ROOT / "README.md"
 _TABLE = re.compile(r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)", re.S)
 
+_EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 (the container's; compose publishes none of these ports)
+
 IMAGE_ENV = {
     "SWITCHBOARD_ENVIRONMENT": "production",
     "SWITCHBOARD_DATA_DIR": "/var/lib/switchboard",
+    "SWITCHBOARD_API__PROMETHEUS_HOST": _EVERY_INTERFACE,
+    "SWITCHBOARD_WORKER__PROMETHEUS_HOST": _EVERY_INTERFACE,
+    "SWITCHBOARD_SCHEDULER__PROMETHEUS_HOST": _EVERY_INTERFACE,
 }
 """What the Dockerfile's ``ENV`` sets (tests/deploy checks the two agree).
 
 example.env leaves these commented out: an env file copied from it must not override
 the image (a relative data dir under the root-owned ``/app`` cannot be created by the
-image's non-root user).
+image's non-root user; metrics bound to the container's loopback cannot be scraped).
 """
+
+COMPOSE_SUPPLIES = {
+    "SWITCHBOARD_ALLOW_LOCAL": (
+        "analyzer,embedder,vectors,transcripts,telephony",
+        "so that the stack starts with no vendor key. Once the keys are in, set it here, "
+        "empty: then none is allowed, and a missing key stops a process.",
+    ),
+}
+"""Settings docker-compose.yml gives a value of its own while .env does not set them.
+
+Name -> (the value compose sets, why and what to set instead). Compose reads them as
+``${NAME-value}``, without a colon, so that an empty value in .env is a value that wins
+(for SWITCHBOARD_ALLOW_LOCAL: none allowed); example.env therefore leaves them commented
+out, saying what compose sets instead.
+"""
+
+COMPOSE_REQUIRES = {
+    "SWITCHBOARD_CALLKARO__WEBHOOK_SECRET": (
+        "the API verifies the telephony webhooks with it, and shares no data directory with "
+        "the worker where the simulator could keep a secret of its own. With a CallKaro "
+        "key, set the one CallKaro signs with."
+    ),
+}
+"""Settings docker-compose.yml requires (``${NAME:?…}``), with why; example.env says so."""
 
 COMPOSE_VARIABLES = {
     "GRAFANA_ADMIN_PASSWORD": "Grafana's admin password; compose refuses to start without it.",
 }
 """Variables docker-compose.yml itself requires (``${NAME:?…}``), beside the settings."""
+
+COMPOSE_OPTIONAL_VARIABLES = {
+    "REDIS_MAXMEMORY": (
+        "1gb",
+        "Redis's memory limit (maxmemory). Full, it refuses writes (noeviction) rather than "
+        "drop queued messages: publishing fails, accepted jobs wait in the inbox, and the "
+        "relay publishes them once there is room.",
+    ),
+}
+"""Variables docker-compose.yml itself reads with a default (``${NAME:-default}``), beside
+the settings: name -> (that default, what it is). example.env sets them to the default."""
 
 
 def render_example_env() -> str:
@@ -51,6 +92,8 @@ def render_example_env() -> str:
     lines += ["", "# --- docker compose (infra/deploy/docker-compose.yml) ---"]
     for name, description in COMPOSE_VARIABLES.items():
         lines += [f"# {description}", f"{name}="]
+    for name, (default, description) in COMPOSE_OPTIONAL_VARIABLES.items():
+        lines += [*_comment(description), f"{name}={default}"]
     lines += ["", "# --- names of the old Node services, accepted with lower priority ---"]
     lines += [
         f"# {legacy}=   (same as SWITCHBOARD_{section_name.upper()}__{field.upper()})"
@@ -68,7 +111,19 @@ def _setting_lines(name: str, default: str) -> list[str]:
             f"# The image sets {IMAGE_ENV[name]}; a value here would override it.",
             f"# {name}={default}",
         ]
+    if name in COMPOSE_SUPPLIES:
+        value, why = COMPOSE_SUPPLIES[name]
+        note = f"docker-compose.yml sets {value} while this stays commented out, {why}"
+        return [*_comment(note), f"# {name}={default}"]
+    if name in COMPOSE_REQUIRES:
+        note = f"docker-compose.yml refuses to start without it: {COMPOSE_REQUIRES[name]}"
+        return [*_comment(note), f"{name}={default}"]
     return [f"{name}={default}"]
+
+
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines of at most 88 characters."""
+    return [f"# {line}" for line in textwrap.wrap(text, width=86)]
 
 
 def render_table() -> str:

@@ -250,6 +250,18 @@ def test_every_dashboard_query_names_exported_metrics_and_their_labels(
     assert promql_problems(expr, every_series, _jobs()) == [], expr
 
 
+def test_the_intake_dashboards_5xx_ratio_is_the_api_errors_alerts_expression() -> None:
+    [rule] = [rule for rule in _rules() if rule["alert"] == "SwitchboardApiErrors"]
+    dashboard = json.loads((GRAFANA / "dashboards" / "switchboard-intake.json").read_text())
+    [expr] = [expr for title, expr in _targets(dashboard) if title.startswith("API 5xx ratio")]
+    ratio, threshold = rule["expr"].rsplit(">", 1)
+
+    assert float(threshold) == 0.05
+    assert re.sub(r"\s+", "", expr) == re.sub(r"\s+", "", ratio)
+    # The edge's own answers are counted, which never reach the app's counter.
+    assert "switchboard_edge_refused_requests_total" in promql_metrics(expr)
+
+
 @pytest.mark.parametrize("rule", _rules(), ids=lambda rule: rule["alert"])
 def test_every_alert_names_exported_metrics_and_has_a_summary_and_the_runbook_link(
     rule: dict[str, Any], every_series: dict[str, frozenset[str]]
@@ -329,10 +341,9 @@ def test_prometheus_scrapes_each_process_where_compose_serves_its_metrics() -> N
         for target in static["targets"]
     }
 
+    # That each process listens there on every interface, not only its container's
+    # loopback, is tests/deploy/test_compose.py's to check.
     assert targets == {f"switchboard-{name}": f"{name}:{port}" for name, port in ports.items()}
-    for name in ports:
-        host = services[name]["environment"][f"SWITCHBOARD_{name.upper()}__PROMETHEUS_HOST"]
-        assert host == "0.0.0.0"  # noqa: S104 (reachable from Prometheus's container)
     [alertmanagers] = _yaml(PROMETHEUS_CONFIG)["alerting"]["alertmanagers"]
     assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert (
