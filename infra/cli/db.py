@@ -8,6 +8,7 @@ import typer
 from contracts.errors import TransientError
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
+from infra.cli.store import URL_HINT, sqlite_file, usable_url
 from infra.logs import configure_logging
 from infra.settings import load_settings
 from infra.store.engine import create_engine, redact
@@ -16,8 +17,6 @@ from infra.store.migrate import current_revision, head_revision, upgrade
 app = typer.Typer(
     cls=HelpGroup, help="The SQL database: migrations and status.", no_args_is_help=True
 )
-
-_URL_HINT = "check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)"
 
 
 @app.command("upgrade", cls=HelpCommand)
@@ -30,24 +29,33 @@ def upgrade_command() -> None:
     """
     settings = load_settings()
     configure_logging(settings, process="migrate")
-    url = settings.database_url
+    url = usable_url(settings)
+    path = sqlite_file(url)
+    new = path is not None and not path.exists()
     try:
         upgrade(url)
     except (TransientError, sa.exc.OperationalError) as error:
-        fail(f"cannot reach the database {redact(url)}: {error}", hint=_URL_HINT)
-    out().print(f"Database {redact(url)} is at revision {head_revision()} (latest).")
+        fail(f"cannot reach the database {redact(url)}: {error}", hint=URL_HINT)
+    created = f" (created now, at {path})" if new else ""
+    out().print(
+        f"Database {redact(url)}{created} is at revision {head_revision()} (latest).",
+        markup=False,
+    )
 
 
 @app.command("status", cls=HelpCommand)
 def status() -> None:
     """Show the database's revision; exit 1 when it is not migrated to the latest."""
     settings = load_settings()
-    url = settings.database_url
+    url = usable_url(settings)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        fail(f"no database at {path}", hint=f"{URL_HINT}; `switchboard db upgrade` creates it")
     engine = create_engine(url, echo=settings.database.echo)
     try:
         current = current_revision(engine)
     except (TransientError, sa.exc.OperationalError) as error:
-        fail(f"cannot reach the database {redact(url)}: {error}", hint=_URL_HINT)
+        fail(f"cannot reach the database {redact(url)}: {error}", hint=URL_HINT)
     finally:
         engine.dispose()
     head = head_revision()

@@ -26,7 +26,7 @@ from contracts.errors import TransientError
 from infra.cli.launch import api_argv, scheduler_argv, worker_argv
 from infra.cli.output import fail, out
 from infra.cli.stack import ProcessSpec, Stack, child_env
-from infra.cli.store import migrated_engine
+from infra.cli.store import URL_HINT, migrated_engine, usable_url
 from infra.embedded import EmbeddedValkey, ensure_server
 from infra.local_adapters import LocalAdapterRefused, check_embedded
 from infra.logs import configure_logging, json_logs
@@ -251,13 +251,11 @@ def scheduler() -> None:
 
 def migrate(settings: Settings) -> None:
     """Migrate the database, or exit with what to check."""
+    url = usable_url(settings)
     try:
-        upgrade(settings.database_url)
+        upgrade(url)
     except (TransientError, sa.exc.OperationalError) as error:
-        fail(
-            f"cannot reach the database {redact(settings.database_url)}: {error}",
-            hint="check SWITCHBOARD_DATABASE__URL (or DATABASE_URL)",
-        )
+        fail(f"cannot reach the database {redact(url)}: {error}", hint=URL_HINT)
 
 
 def dev(

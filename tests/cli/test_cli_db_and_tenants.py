@@ -34,6 +34,8 @@ def test_db_upgrade_creates_the_sqlite_file_in_the_data_dir(
 
 
 def test_db_status_of_an_empty_database_says_to_upgrade(runner: CliRunner, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "switchboard.db").touch()
     result = runner.invoke(app, ["db", "status"])
     assert result.exit_code == 1
     assert "Revision: empty" in result.stdout
@@ -43,11 +45,49 @@ def test_db_status_of_an_empty_database_says_to_upgrade(runner: CliRunner, data_
 def test_tenant_commands_refuse_an_unmigrated_database_with_a_hint(
     runner: CliRunner, data_dir: Path
 ) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "switchboard.db").touch()
     result = runner.invoke(app, ["tenants", "list"])
     assert result.exit_code == 1
     assert "not migrated" in result.stderr
     assert "switchboard db upgrade" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_mistyped_sqlite_path_is_reported_not_created(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-dir" / "x.db"
+    monkeypatch.setenv("SWITCHBOARD_DATABASE__URL", f"sqlite:///{missing}")
+
+    listed = runner.invoke(app, ["tenants", "list"])
+    status = runner.invoke(app, ["db", "status"])
+
+    for result in (listed, status):
+        assert result.exit_code == 1
+        assert f"no database at {missing}" in " ".join(result.stderr.split())
+        assert "SWITCHBOARD_DATABASE__URL" in result.stderr
+    assert not missing.parent.exists()
+    created = runner.invoke(app, ["db", "upgrade"])
+    assert created.exit_code == 0, created.output
+    assert f"(created now, at {missing}) is at revision" in " ".join(created.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "mysql://u:secret@db/x", "postgresql+nodriver://u@db/x"]
+)
+def test_a_database_url_that_cannot_be_opened_is_one_line_naming_the_setting(
+    runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_DATABASE__URL", url)
+
+    for command in (["tenants", "list"], ["db", "upgrade"], ["db", "status"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "is not a database URL Switchboard can open" in result.stderr
+        assert "SWITCHBOARD_DATABASE__URL" in result.stderr
+        assert "secret" not in result.stderr
+        assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("command", ["api", "worker", "scheduler"])
@@ -56,7 +96,7 @@ def test_process_commands_refuse_an_unmigrated_database_before_starting_anything
 ) -> None:
     result = runner.invoke(app, [command])
     assert result.exit_code == 1
-    assert "not migrated" in result.stderr
+    assert "no database at" in result.stderr
     assert "switchboard db upgrade" in result.stderr
     assert not (data_dir / "valkey.json").exists(), "no embedded broker was started"
 
