@@ -75,18 +75,37 @@ def violations(letter: DeadLetter, payload: Any) -> list[str]:
     if contract is None:
         return [f"unknown contract {options_of(letter).get('contract')!r}"]
     try:
-        contract.model_validate(payload)
+        message = contract.model_validate(payload)
     except pydantic.ValidationError as error:
         return [
             f"{'.'.join(str(part) for part in problem['loc']) or '(payload)'}: {problem['msg']}"
             for problem in error.errors(include_url=False, include_input=False)
         ]
     options = options_of(letter)
+    # As the contract reads it: a call's correlation id is its conversation id.
+    derived = {"correlation_id": "conversation_id"} if "conversation_id" in payload else {}
     return [
-        f"{name}: must stay {options[name]!r}, the message's own (purge it and send a new job "
-        "for another)"
+        f"{derived.get(name, name)}: must stay {options[name]!r}, the message's own (purge "
+        "it and send a new job for another)"
         for name in IDENTITY
-        if name in options and payload.get(name) != options[name]
+        if name in options and getattr(message, name, None) != options[name]
+    ]
+
+
+def _new_unknown_fields(letter: DeadLetter, payload: Any) -> list[str]:
+    """Fields an edit added that the contract does not have (a typo: ``thred_id``).
+
+    The contract ignores a field it does not know, so a misspelt one would be kept and
+    change nothing; fields the message already had (a newer producer's) may stay.
+    """
+    contract = contract_of(letter)
+    if contract is None or not isinstance(payload, dict):
+        return []
+    before = letter.payload if isinstance(letter.payload, dict) else {}
+    return [
+        f"{name}: not a field of {contract.__name__}"
+        for name in payload
+        if name not in contract.model_fields and name not in before
     ]
 
 
@@ -412,7 +431,7 @@ class DeadLetterDesk:
                 "edit", letter.message_id, letter, actor=actor, reason=reason, outcome=unchanged
             )
         diff = payload_diff(pretty(letter.payload), pretty(payload), letter.message_id)
-        problems = violations(letter, payload)
+        problems = _new_unknown_fields(letter, payload) + violations(letter, payload)
         if problems:
             return self.refuse_edit(
                 letter,

@@ -434,6 +434,7 @@ def test_an_unreachable_broker_is_a_503(make_client: ClientFactory) -> None:
         ("tenant_id", "another-tenant"),
         ("job_id", "another-job"),
         ("correlation_id", "conv_someone_else"),
+        ("conversation_id", "conv_someone_else"),
         ("schema_version", 2),
     ],
 )
@@ -451,6 +452,7 @@ def test_an_edit_may_not_move_a_message_to_another_tenant_job_or_call(
     edited = {**before.payload, field: value}
     if field == "correlation_id":
         edited["conversation_id"] = value  # a call's correlation is its conversation
+        field = "conversation_id"
 
     result = client.simulate_put(
         f"{LETTERS}/{message_id}/payload",
@@ -461,4 +463,27 @@ def test_an_edit_may_not_move_a_message_to_another_tenant_job_or_call(
     problem = assert_problem(result, 422)
     assert [error["field"] for error in problem["errors"]] == [f"payload.{field}"]
     assert "the message's own" in problem["errors"][0]["message"]
+    assert _letters(dead_broker).get(message_id) == before
+
+
+def test_an_edit_that_adds_a_field_the_contract_does_not_have_is_refused(
+    client: testing.TestClient,
+    dead_broker: SwitchboardBroker,
+    acme: TenantFixture,
+    admin: dict[str, str],
+) -> None:
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    before = _letters(dead_broker).get(message_id)
+    assert before is not None
+
+    result = client.simulate_put(
+        f"{LETTERS}/{message_id}/payload",
+        json={"payload": {**before.payload, "duration_sec": 120}, "reason": "typo"},
+        headers=admin,
+    )
+
+    problem = assert_problem(result, 422)
+    assert problem["errors"] == [
+        {"field": "payload.duration_sec", "message": "not a field of PostCallJobData"}
+    ]
     assert _letters(dead_broker).get(message_id) == before
