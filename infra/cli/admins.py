@@ -44,6 +44,7 @@ def add(
             fail(
                 str(error),
                 hint="`switchboard admins list` shows the names in use" if taken else None,
+                code=1 if taken else USAGE_ERROR,
             )
     console = out()
     console.print(f"Added {token.role} token {token.name}.", markup=False)
@@ -91,7 +92,11 @@ def revoke(name: Annotated[str, typer.Argument(metavar="NAME", help="The token's
     with migrated_engine(load_settings()) as engine:
         revoked = SqlAdminTokens(engine).revoke(name)
     if not revoked:
-        fail(f"no active token named {name!r}", hint="`switchboard admins list` shows them")
+        fail(
+            f"no active token named {name!r}",
+            hint="`switchboard admins list` shows them",
+            code=USAGE_ERROR,
+        )
     out().print(f"Revoked {name}.", markup=False)
 
 

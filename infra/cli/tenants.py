@@ -11,7 +11,7 @@ from rich.table import Table
 
 from contracts.fields import E164_PATTERN, is_identifier
 from infra.cli.help_format import HelpCommand, HelpGroup
-from infra.cli.output import fail, out
+from infra.cli.output import USAGE_ERROR, fail, out, print_whole
 from infra.cli.store import migrated_engine
 from infra.cli.suggestions import zone_hint
 from infra.settings import load_settings
@@ -21,6 +21,9 @@ from infra.store.tenants import SqlTenantDirectory, validate_timezone
 app = typer.Typer(
     cls=HelpGroup, help="Tenants, their voice agents and API keys.", no_args_is_help=True
 )
+
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A tenant's name: it goes into URLs (``?tenant=NAME``) and commands as it is."""
 
 
 @app.command("add", cls=HelpCommand)
@@ -43,17 +46,24 @@ def add(
     ] = "UTC",
 ) -> None:
     """Add a tenant, bind its agents and print its API key (shown only once)."""
+    if not TENANT_NAME.fullmatch(name):
+        fail(
+            f"invalid tenant name {name!r}",
+            hint="1 to 64 letters, digits and ._-, starting with a letter or digit: e.g. acme",
+            code=USAGE_ERROR,
+        )
     bindings: list[tuple[str, AgentKind]] = [(a, "general") for a in agent or []]
     bindings += [(a, "health_check") for a in health_check_agent or []]
     if not bindings:
         fail(
             "a tenant needs at least one agent",
             hint="pass --agent AGENT_ID and/or --health-check-agent AGENT_ID",
+            code=USAGE_ERROR,
         )
     try:
         validate_timezone(timezone)
     except ValueError as error:
-        fail(f"invalid --timezone: {error}", hint=zone_hint(timezone))
+        fail(f"invalid --timezone: {error}", hint=zone_hint(timezone), code=USAGE_ERROR)
     settings = load_settings()
     with migrated_engine(settings) as engine:
         directory = SqlTenantDirectory(engine)
@@ -100,7 +110,7 @@ def list_tenants(
     for tenant, agents in tenants:
         listed = "\n".join(f"{agent_id} ({kind})" for agent_id, kind in agents) or "-"
         table.add_row(tenant.name, tenant.id, tenant.timezone, listed)
-    console.print(table)
+    print_whole(console, table)
 
 
 def _tenant_json(tenant: Tenant, agents: list[tuple[str, AgentKind]]) -> dict[str, Any]:
@@ -121,7 +131,11 @@ def key(name: Annotated[str, typer.Argument(metavar="NAME", help="The tenant's n
         try:
             new_key = SqlTenantDirectory(engine).rotate_key(name)
         except LookupError:
-            fail(f"no tenant named {name!r}", hint="`switchboard tenants list` shows them")
+            fail(
+                f"no tenant named {name!r}",
+                hint="`switchboard tenants list` shows them",
+                code=USAGE_ERROR,
+            )
     console = out()
     console.print(f"New API key of {name} (the old key no longer works; shown only once):")
     console.print(new_key, markup=False)
@@ -156,9 +170,15 @@ def call_line(
     SWITCHBOARD_CALLKARO__CALLER_ID for this tenant's calls queued from now on.
     """
     if agent is not None and not is_identifier(agent):
-        fail(f"invalid --agent {agent!r}", hint="1 to 128 letters, digits and ._:-")
+        fail(
+            f"invalid --agent {agent!r}", hint="1 to 128 letters, digits and ._:-", code=USAGE_ERROR
+        )
     if caller_id is not None and not re.fullmatch(E164_PATTERN, caller_id):
-        fail(f"invalid --caller-id {caller_id!r}", hint="an E.164 number, e.g. +14155550123")
+        fail(
+            f"invalid --caller-id {caller_id!r}",
+            hint="an E.164 number, e.g. +14155550123",
+            code=USAGE_ERROR,
+        )
     settings = load_settings()
     with migrated_engine(settings) as engine:
         directory = SqlTenantDirectory(engine)
@@ -172,7 +192,11 @@ def call_line(
                 )
             line = directory.call_line(name)
         except LookupError:
-            fail(f"no tenant named {name!r}", hint="`switchboard tenants list` shows them")
+            fail(
+                f"no tenant named {name!r}",
+                hint="`switchboard tenants list` shows them",
+                code=USAGE_ERROR,
+            )
     out().print(
         f"{name}: outbound agent {line[0] or '(default)'}, caller id {line[1] or '(default)'}",
         markup=False,

@@ -142,7 +142,7 @@ def add(
         users = _users(settings, engine)
         tenant_id = users.tenant_id_by_name(tenant)
         if tenant_id is None:
-            fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
+            fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT, code=USAGE_ERROR)
         record = users.add_user(tenant_id, user)
     console = out()
     console.print(f"Added user {record.id} ({record.name}) to tenant {tenant}.", markup=False)
@@ -172,7 +172,7 @@ def list_users(
         if tenant is not None:
             tenant_id = users.tenant_id_by_name(tenant)
             if tenant_id is None:
-                fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT)
+                fail(f"no tenant named {tenant!r}", hint=_TENANT_HINT, code=USAGE_ERROR)
         records = users.list_users(tenant_id=tenant_id, limit=limit)
         names = _tenant_names(engine)
     if as_json:
@@ -227,7 +227,11 @@ def show(
     with migrated_engine(settings) as engine:
         record = _users(settings, engine).get_user(user_id, tenant_id=None)
         if record is None:
-            fail(f"no user {user_id}", hint="`switchboard users list` shows their ids")
+            fail(
+                f"no user {user_id}",
+                hint="`switchboard users list` shows their ids",
+                code=USAGE_ERROR,
+            )
         calls = call_book(engine, settings.daily_calls).calls_of_user(record.id, limit=limit)
         names = _tenant_names(engine)
     if as_json:

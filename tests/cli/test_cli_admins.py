@@ -49,13 +49,13 @@ def test_admins_revoke_and_the_errors_say_what_to_do(runner: CliRunner, data_dir
     taken = runner.invoke(app, ["admins", "add", "ana", "--role", "admin"])
     malformed = runner.invoke(app, ["admins", "add", "ana maria", "--role", "admin"])
 
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "no active token named 'ana'" in again.stderr
     assert bad_role.exit_code == 2
     assert "--role admin or --role viewer" in bad_role.stderr
     assert taken.exit_code == 1
     assert "exists already" in taken.stderr
     assert "`switchboard admins list` shows the names in use" in taken.stderr
-    assert malformed.exit_code == 1
+    assert malformed.exit_code == 2
     assert "use 1 to 128 letters" in malformed.stderr
     assert "hint:" not in malformed.stderr, "the names in use do not help a malformed one"

@@ -180,7 +180,7 @@ def test_tenants_key_rotates_the_key_and_the_old_one_stops_working(
 def test_an_unknown_tenant_gets_a_helpful_error(runner: CliRunner, data_dir: Path) -> None:
     _upgrade(runner)
     result = runner.invoke(app, ["tenants", "key", "nobody"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no tenant named 'nobody'" in result.stderr
     assert "switchboard tenants list" in result.stderr
     assert "Traceback" not in result.output
@@ -196,7 +196,7 @@ def test_a_duplicate_tenant_or_a_bad_zone_is_a_user_error(
     assert "acme" in duplicate.stderr
     assert "pick another name" in duplicate.stderr
     zone = runner.invoke(app, ["tenants", "add", "b", "--agent", "b1", "--timezone", "Mars/Base"])
-    assert zone.exit_code == 1
+    assert zone.exit_code == 2
     assert "Mars/Base" in zone.stderr
 
 
@@ -215,7 +215,7 @@ def test_an_agent_of_another_tenant_is_not_moved_silently(
 
 def test_a_tenant_without_agents_is_refused(runner: CliRunner, data_dir: Path) -> None:
     result = runner.invoke(app, ["tenants", "add", "acme"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--agent" in result.stderr
 
 
@@ -262,3 +262,14 @@ def test_tenants_call_line_refuses_bad_values_and_unknown_tenants(
 
     assert result.exit_code != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "x/y?z", ".dot", "a" * 65])
+def test_a_tenant_name_that_cannot_go_into_a_url_as_it_is_is_refused(
+    runner: CliRunner, data_dir: Path, name: str
+) -> None:
+    _upgrade(runner)
+    result = runner.invoke(app, ["tenants", "add", name, "--agent", "a1"])
+    assert result.exit_code == 2
+    assert "invalid tenant name" in result.stderr
+    assert "letters, digits and ._-" in result.stderr

@@ -132,7 +132,7 @@ def test_a_mistyped_timezone_in_tenants_add_suggests_zones_not_the_tenant_list(
         app, ["tenants", "add", "acme", "--agent", "a1", "--timezone", "Amerca/Chicago"]
     )
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "invalid --timezone: unknown time zone 'Amerca/Chicago'" in result.stderr
     assert _hint(result) == "did you mean America/Chicago?"
 
@@ -144,7 +144,7 @@ def test_a_zone_like_no_known_one_gets_an_example_instead(
         app, ["tenants", "add", "acme", "--agent", "a1", "--timezone", "Mars/Olympus_Mons"]
     )
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert _hint(result) == ZONE_EXAMPLE
 
 

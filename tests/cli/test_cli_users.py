@@ -118,7 +118,7 @@ def test_users_add_to_an_unknown_tenant_says_how_to_add_one(
 ) -> None:
     result = runner.invoke(app, ["users", "add", "--tenant", "initech", *ADA, "--time", "09:30"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no tenant named 'initech'" in result.stderr
     assert "switchboard tenants list" in result.stderr, "a typo is likelier than a new tenant"
     assert "switchboard tenants add" in result.stderr
@@ -203,7 +203,7 @@ def test_users_list_of_an_unknown_tenant_says_how_to_add_one(
 ) -> None:
     result = runner.invoke(app, ["users", "list", "--tenant", "initech"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "switchboard tenants add" in result.stderr
 
 
@@ -274,6 +274,6 @@ def test_users_show_of_an_unknown_user_points_to_the_list(
 ) -> None:
     result = runner.invoke(app, ["users", "show", "usr_nobody"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no user usr_nobody" in result.stderr
     assert "switchboard users list" in result.stderr
