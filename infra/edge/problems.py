@@ -94,7 +94,11 @@ class Refusal(Exception):  # noqa: N818 (a refusal is the answer, not an error o
         return document
 
     def response(self) -> bytes:
-        """The whole HTTP/1.1 answer: head and problem document, closing the connection."""
+        """The whole HTTP/1.1 answer: head and problem document, closing the connection.
+
+        The answer to a ``HEAD`` is the head alone (RFC 9110, 9.3.2: it has no content),
+        with the ``Content-Length`` the document would have.
+        """
         reason = REASONS[self.status]
         body = json.dumps(self.document()).encode()
         extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
@@ -102,7 +106,7 @@ class Refusal(Exception):  # noqa: N818 (a refusal is the answer, not an error o
             f"HTTP/1.1 {self.status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         )
-        return head.encode("latin-1") + body
+        return head.encode("latin-1") + (b"" if self.request.method == "HEAD" else body)
 
     def log(self, remote_addr: str | None, sent: int) -> None:
         """One access line, of the same shape as gunicorn's (``producers.gunicorn_logs``)."""

@@ -183,6 +183,21 @@ def test_no_gunicorn_is_a_503_to_retry(edge: Edge) -> None:
     assert answer.header(b"retry-after") == b"1"
 
 
+def test_a_head_refused_while_gunicorn_is_away_gets_the_head_only(edge: Edge) -> None:
+    edge.upstream.path.unlink()
+
+    with edge.connect() as sock:
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: api\r\n\r\n")
+        sent = b""
+        while chunk := sock.recv(65536):
+            sent += chunk
+
+    head, _, content = sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nContent-Length: " in head  # the document's, as GET would have it
+    assert content == b""
+
+
 def test_gunicorn_hanging_up_without_an_answer_is_a_502(edge: Edge) -> None:
     edge.upstream.behaviour = "hang_up"
 

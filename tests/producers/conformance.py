@@ -3,7 +3,8 @@
 ``ConformingClient`` is the producer tests' client: each answer of a documented operation
 must have a status the operation lists (a status the document leaves to ``default``
 must be a 5xx), a content type it lists for that status, and a body that validates
-against that schema (OpenAPI 3.1's JSON Schema dialect, formats checked). So every test of the API
+against that schema (OpenAPI 3.1's JSON Schema dialect, formats checked); an answer
+documented without content (every answer to ``HEAD``) must have no body. So every test of the API
 also checks that ``GET /openapi.json`` describes what the API sends. Requests outside
 the document (the console, unknown paths, a method falcon answers itself) are not
 checked. ``problem_violations`` checks a problem document made outside Falcon (by the
@@ -80,6 +81,9 @@ def conform(document: bytes, method: str, path: str, result: testing.Result) -> 
         status = "default"
     content_type = (result.headers.get("content-type") or "").split(";")[0].strip()
     content: Mapping[str, Any] = responses[status].get("content", {})
+    if not content:  # documented without a body (every answer to HEAD): none was sent
+        assert result.content == b"", f"{method} {template} {status} sent a body: {result.text}"
+        return Checked(template, method.upper(), status, "")
     assert content_type in content, (
         f"{method} {template} answered {status} as {content_type!r}, documented as "
         f"{sorted(content)}"

@@ -242,3 +242,16 @@ def test_the_app_behind_gunicorn_still_answers_well_formed_requests(gunicorn_api
 
     assert answer.status == 200
     assert answer.json() == {"status": "ok"}
+
+
+@pytest.mark.e2e
+@pytest.mark.redis
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_an_uptime_checkers_head_is_answered_without_a_body(gunicorn_api: int, path: str) -> None:
+    request = f"HEAD {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n".encode()
+
+    answer = exchange(gunicorn_api, request)
+
+    assert answer.status in (200, 503)  # /readyz: whatever its probes say, never 405
+    assert int(answer.headers["content-length"]) > 0  # the length GET's body would have
+    assert answer.body == b""
