@@ -34,6 +34,7 @@ from infra.vendors import telephony_signing
 from producers import elevenlabs
 from producers.errors import PROBLEM_JSON, Problem
 from producers.operations import PUBLIC, Operation, operation, operation_of, returns
+from producers.private import HEADER_MEANINGS, is_private
 
 OPENAPI_PATH = "/openapi.json"
 CONSOLE_PREFIX = "/admin"
@@ -283,6 +284,9 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
         "parameters": [*_path_parameters(item.template), *_parameters(declared)],
         "responses": _responses(declared, refs, bodiless=item.method == "HEAD"),
     }
+    if is_private(item.method, item.template):
+        for response in document["responses"].values():
+            response.setdefault("headers", {}).update(_headers(HEADER_MEANINGS)["headers"])
     if declared.body is not None:
         document["requestBody"] = {
             "required": True,
