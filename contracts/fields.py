@@ -14,6 +14,9 @@ producer) instead of dying at the last step after the vendor calls were paid for
 - ``AwareDatetime``: carries an offset and lies between 1970 and 2200, so converting
   it to UTC can never overflow;
 - ``TimeZoneName``: an IANA zone this Python knows;
+- ``ResidentZoneName``: a ``TimeZoneName`` a person can live in, not one of the files
+  that come with the zone database (``localtime``, ``posixrules``, ``Factory``,
+  ``posix/…``, ``right/…``);
 - ``PhoneNumber``: E.164 (``+`` and 8 to 15 digits);
 - ``LocalTime``: a wall-clock time ``HH:MM`` or ``HH:MM:SS``, without offset.
 """
@@ -81,6 +84,38 @@ def _known_zone(name: str) -> str:
     return name
 
 
+NOT_RESIDENT_ZONES = {
+    "localtime": "is the server's own zone (it changes with the server), not a person's",
+    "posixrules": "is the zone database's template for POSIX TZ strings, not a zone",
+    "Factory": "is the zone database's placeholder for a machine whose zone is not set",
+}
+"""Names the zone database installs that load as zones but are no place's, and why.
+
+``zoneinfo.available_timezones()`` lists ``localtime`` and ``Factory`` too wherever the
+system's database has them, so it cannot tell them apart. Compared casefolded: on a
+case-insensitive file system ``LocalTime`` loads as well."""
+NOT_RESIDENT_DIRECTORIES = ("posix/", "right/")
+"""Copies of the whole database: ``posix/`` the same zones again, ``right/`` counting leap
+seconds, which puts a civil clock seconds off."""
+
+_NOT_RESIDENT_FOLDED = {name.casefold(): why for name, why in NOT_RESIDENT_ZONES.items()}
+
+
+def _resident_zone(name: str) -> str:
+    folded = name.casefold()
+    if folded in _NOT_RESIDENT_FOLDED:
+        raise ValueError(
+            f"{name!r} {_NOT_RESIDENT_FOLDED[folded]}: use the IANA name of the zone the "
+            "person lives in, e.g. Europe/London or UTC"
+        )
+    if folded.startswith(NOT_RESIDENT_DIRECTORIES):
+        _, _, zone = name.partition("/")
+        raise ValueError(
+            f"{name!r} is a copy in the zone database, not a zone's own name: use {zone!r}"
+        )
+    return name
+
+
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=IDENTIFIER_PATTERN),
@@ -118,6 +153,26 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware_and_in_range)]
 
 TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 """An IANA time zone name, e.g. ``Europe/London``."""
+
+ResidentZoneName = Annotated[
+    str,
+    # First: the reason holds whether or not this machine's database has the file.
+    AfterValidator(_resident_zone),
+    AfterValidator(_known_zone),
+    Field(
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    {"enum": list(NOT_RESIDENT_ZONES)},
+                    {"pattern": f"^({'|'.join(NOT_RESIDENT_DIRECTORIES)})"},
+                ]
+            }
+        }
+    ),
+]
+"""A time zone a person lives in: an IANA name (``Europe/London``, ``UTC``), not
+``localtime`` (the server's zone), ``posixrules``, ``Factory`` or a ``posix/`` or
+``right/`` copy."""
 
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 

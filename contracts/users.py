@@ -11,7 +11,7 @@ from datetime import time
 from pydantic import ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from contracts.base import Value
-from contracts.fields import LocalTime, PhoneNumber, Text, TimeZoneName
+from contracts.fields import LocalTime, PhoneNumber, ResidentZoneName, Text
 
 
 class CallPreferences(Value):
@@ -28,7 +28,10 @@ class CallPreferences(Value):
 
     call_enabled: StrictBool = Field(default=True, description="Whether the user gets daily calls.")
     call_time: LocalTime = Field(description="Local call time, `HH:MM` or `HH:MM:SS`.")
-    local_tz: TimeZoneName = Field(description="The user's IANA time zone, e.g. `Asia/Kolkata`.")
+    local_tz: ResidentZoneName = Field(
+        description="The user's IANA time zone, e.g. `Asia/Kolkata` or `UTC`; not `localtime` "
+        "(the server's), `posixrules`, `Factory`, nor a `posix/` or `right/` copy."
+    )
     window_start: LocalTime | None = Field(
         default=None, description="Earliest local time of a retry (with `window_end`)."
     )

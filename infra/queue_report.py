@@ -16,6 +16,13 @@ keeps that object (for the daily-calls pipeline) and adds every queue and pipeli
   failed in the last 24 h; ``unhealthy`` when the broker cannot be read (the counts
   from Redis are then null, and ``broker`` says why).
 
+The old ``queue`` object keeps the old service's two health words, and describes the
+daily-calls pipeline alone: ``unhealthy`` only when the broker cannot be read, else
+``healthy``. A dead letter or a failed job is not ``unhealthy`` in the new words, and
+another pipeline's never concerned this object: the daily-calls pipeline's own show in
+its ``dead_lettered`` and ``failed`` counts, and every pipeline's in the top-level
+``health`` (``degraded``).
+
 Redis is read with the API's short-timeout probe client, so a frozen broker costs the
 request at most that timeout, never the request threads.
 """
@@ -129,7 +136,7 @@ class QueueReporter:
             "success": True,
             "health": health,
             "broker": broker_error or "ok",
-            "queue": self._legacy(depths, counts, crons, health, broker_error),
+            "queue": self._legacy(depths, counts, crons, broker_error),
             "queues": [_queue(name, depths.get(name), now) for name in queues],
             "pipelines": pipelines,
             "crons": crons,
@@ -142,7 +149,6 @@ class QueueReporter:
         depths: dict[str, QueueDepth],
         counts: dict[str, dict[str, int]],
         crons: list[dict[str, Any]],
-        health: str,
         broker_error: str | None,
     ) -> dict[str, Any]:
         names = PIPELINES[LEGACY_QUEUE]
@@ -155,7 +161,7 @@ class QueueReporter:
         jobs = counts.get(LEGACY_QUEUE, {})
         return {
             "name": LEGACY_QUEUE,
-            "health": "healthy" if health == "healthy" else "unhealthy",
+            "health": "unhealthy" if broker_error else "healthy",
             "active": total("in_flight"),
             "waiting": total("ready"),
             "delayed": total("delayed"),

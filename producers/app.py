@@ -34,6 +34,7 @@ from producers.console.routes import add_console_routes
 from producers.errors import install_error_handling
 from producers.openapi import DocumentedRoutes
 from producers.ports import SimilarityIndex
+from producers.private import PrivateAnswers
 from producers.request_metrics import RequestMetrics
 from producers.resources.admin import (
     AuditResource,
@@ -126,8 +127,12 @@ class ApiDeps:
 
 
 def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app: every route, problem+json errors everywhere, every answer counted."""
-    app = falcon.App(middleware=[RequestMetrics(deps.metrics)])
+    """Build the WSGI app: every route, problem+json errors everywhere, every answer counted.
+
+    Answers that carry people's data (``/api/admin``, a user's erasure) are marked never
+    to be cached or sniffed (``producers.private``).
+    """
+    app = falcon.App(middleware=(RequestMetrics(deps.metrics), PrivateAnswers()))
     install_error_handling(app)
     routes = DocumentedRoutes(app)
     auth = BearerAuth(deps.tenants, deps.admin_token, deps.admins)

@@ -101,7 +101,12 @@ class Problem(BaseModel):
     type: str = Field(description="Always `about:blank`: the status says what happened.")
     title: str = Field(description="A short, stable summary of the problem.")
     status: int = Field(description="The HTTP status.")
-    instance: str = Field(description="The request's path.")
+    instance: str | None = Field(
+        default=None,
+        description="The request's path, without its query string. Absent from a refusal "
+        "of the edge in front of the API that came before the path was known (a head that "
+        "is malformed, too large or never arrives whole) and from gunicorn's own (414, 431).",
+    )
     detail: str | None = Field(default=None, description="What went wrong, and what to do.")
     errors: list[FieldProblem] | None = Field(default=None, description="Every invalid field.")
     tenants: list[str] | None = Field(default=None, description="The tenants with this call.")

@@ -34,6 +34,7 @@ from infra.vendors import telephony_signing
 from producers import elevenlabs
 from producers.errors import PROBLEM_JSON, Problem
 from producers.operations import PUBLIC, Operation, operation, operation_of, returns
+from producers.private import HEADER_MEANINGS, is_private
 
 OPENAPI_PATH = "/openapi.json"
 CONSOLE_PREFIX = "/admin"
@@ -281,8 +282,11 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
         "tags": [declared.tag],
         "security": [{scheme: []}] if scheme else [],
         "parameters": [*_path_parameters(item.template), *_parameters(declared)],
-        "responses": _responses(declared, refs),
+        "responses": _responses(declared, refs, bodiless=item.method == "HEAD"),
     }
+    if is_private(item.method, item.template):
+        for response in document["responses"].values():
+            response.setdefault("headers", {}).update(_headers(HEADER_MEANINGS)["headers"])
     if declared.body is not None:
         document["requestBody"] = {
             "required": True,
@@ -291,11 +295,25 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
     return document
 
 
-def _responses(declared: Operation, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]:
+def _responses(
+    declared: Operation, refs: dict[_Key, dict[str, Any]], *, bodiless: bool
+) -> dict[str, Any]:
+    """The answers and problems of an operation; with ``bodiless`` (a ``HEAD``), no bodies.
+
+    RFC 9110 (9.3.2): the answer to ``HEAD`` has no content, whatever its status, so
+    none is documented, not even a problem's.
+    """
+    if bodiless and any(answer.models for answer in declared.answers):
+        raise ValueError(f"{declared.operation_id}: a HEAD answer has no body: use no_body")
     answers, problems = _answers(declared, refs), _problems(declared, refs)
     both = sorted(set(answers) & set(problems))
     if both:
         raise ValueError(f"{declared.operation_id}: {both} are both answers and problems")
+    if bodiless:
+        problems = {
+            status: {k: v for k, v in problem.items() if k != "content"}
+            for status, problem in problems.items()
+        }
     return {**answers, **problems}
 
 
@@ -344,13 +362,20 @@ def _answers(declared: Operation, refs: dict[_Key, dict[str, Any]]) -> dict[str,
     answers: dict[str, Any] = {}
     for answer in declared.answers:
         schemas = [refs[(model, "serialization")] for model in answer.models]
+        content = (
+            {
+                "content": {
+                    falcon.MEDIA_JSON: {
+                        "schema": schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+                    }
+                }
+            }
+            if schemas
+            else {}
+        )
         answers[str(answer.status)] = {
             "description": answer.description,
-            "content": {
-                falcon.MEDIA_JSON: {
-                    "schema": schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
-                }
-            },
+            **content,
             **_headers(answer.headers),
         }
     return answers

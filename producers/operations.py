@@ -16,6 +16,9 @@ Problems implied by the declaration are added for every operation that has them:
 - ``store=True`` (the default): 503 with ``Retry-After`` when the database or broker
   is unreachable.
 
+A ``HEAD`` responder (``on_head``) is declared like any other, its answers with
+``no_body``: the document gives none of its answers, problems included, a body.
+
 Declarations change no behaviour: resources still parse and answer by themselves.
 """
 
@@ -97,7 +100,8 @@ class Returns:
     Attributes:
         status: Its HTTP status.
         description: When it is sent.
-        models: Its body's model, or several it may be (documented as ``oneOf``).
+        models: Its body's model, or several it may be (documented as ``oneOf``); none
+            for an answer without a body (``no_body``: a ``HEAD``'s).
         headers: Response headers it carries, with what they say.
     """
 
@@ -117,6 +121,11 @@ def returns(
     if not models:
         raise ValueError("an answer needs a model")
     return Returns(status, description, models, dict(headers or {}))
+
+
+def no_body(status: int, description: str, *, headers: Mapping[str, str] | None = None) -> Returns:
+    """A ``Returns`` without a body: a ``HEAD`` responder's answers, which never have one."""
+    return Returns(status, description, (), dict(headers or {}))
 
 
 @dataclass(frozen=True)

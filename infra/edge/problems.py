@@ -4,7 +4,10 @@ Every answer of the API is ``application/problem+json`` when it is an error, gun
 own included (``producers.serving``); the edge's are too. The edge answers only when it
 will not forward a request (it is malformed, too large, too slow) or cannot (gunicorn is
 not there, or does not answer), and then closes the connection: the rest of a refused
-request, if any, is never read.
+request, if any, is never read. A document names the request's path (without its query
+string) as ``instance``, like the app's, once the edge has parsed the request's head;
+the refusal of a head it could not parse (malformed, too large, too slow), of a request
+line too long to echo (414) and of a connection over the limit (503) has none.
 
 ::
 
@@ -42,7 +45,11 @@ _access = get_logger("edge.access")
 
 @dataclass(frozen=True)
 class RequestLine:
-    """What is known of a request when it is refused (nothing when its head is incomplete)."""
+    """What is known of a request when it is refused (nothing when its head is incomplete).
+
+    ``path`` is the request target without its query string, as the client sent it: the
+    access line's ``path`` and the problem document's ``instance``.
+    """
 
     method: str | None = None
     path: str | None = None
@@ -74,18 +81,32 @@ class Refusal(Exception):  # noqa: N818 (a refusal is the answer, not an error o
         self.request = request or RequestLine()
         self.headers = headers
 
+    def document(self) -> dict[str, object]:
+        """The problem document; ``instance`` is the request's path once it is known."""
+        document: dict[str, object] = {
+            "type": "about:blank",
+            "title": REASONS[self.status],
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.request.path is not None:
+            document["instance"] = self.request.path
+        return document
+
     def response(self) -> bytes:
-        """The whole HTTP/1.1 answer: head and problem document, closing the connection."""
+        """The whole HTTP/1.1 answer: head and problem document, closing the connection.
+
+        The answer to a ``HEAD`` is the head alone (RFC 9110, 9.3.2: it has no content),
+        with the ``Content-Length`` the document would have.
+        """
         reason = REASONS[self.status]
-        body = json.dumps(
-            {"type": "about:blank", "title": reason, "status": self.status, "detail": self.detail}
-        ).encode()
+        body = json.dumps(self.document()).encode()
         extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
         head = (
             f"HTTP/1.1 {self.status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         )
-        return head.encode("latin-1") + body
+        return head.encode("latin-1") + (b"" if self.request.method == "HEAD" else body)
 
     def log(self, remote_addr: str | None, sent: int) -> None:
         """One access line, of the same shape as gunicorn's (``producers.gunicorn_logs``)."""

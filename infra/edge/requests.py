@@ -111,13 +111,13 @@ async def read_request(
     event = await _head(feed, limits, head_deadline, begun)
     if event is None:
         return None
-    _check_size(event, feed, limits, begun)
     line = RequestLine(
         method=event.method.decode("ascii", "replace"),
         path=event.target.split(b"?", 1)[0].decode("latin-1"),
         user_agent=_header(event, b"user-agent"),
         started=begun.started,
     )
+    _check_size(event, feed, limits, begun, line)
     _check(event, line, limits)
     if conn.they_are_waiting_for_100_continue:
         writer.write(
@@ -195,17 +195,20 @@ def _check(event: h11.Request, line: RequestLine, limits: EdgeLimits) -> None:
         raise _too_large(limits, line)
 
 
-def _check_size(event: h11.Request, feed: _Feed, limits: EdgeLimits, begun: RequestLine) -> None:
+def _check_size(
+    event: h11.Request, feed: _Feed, limits: EdgeLimits, begun: RequestLine, line: RequestLine
+) -> None:
     """Refuse a head over the limit that arrived whole at once.
 
-    h11's ``max_incomplete_event_size`` bounds only a head still incomplete.
+    h11's ``max_incomplete_event_size`` bounds only a head still incomplete. A 431 names
+    the request's path; a 414 does not: the path is what is too long to echo or log.
     """
     head_bytes = feed.fed - len(feed.conn.trailing_data[0])
     if head_bytes <= limits.max_header_bytes:
         return
     if len(event.method) + len(event.target) + len(b"  HTTP/1.1\r\n") > limits.max_header_bytes:
         raise Refusal(414, "the request line is too long", request=begun)
-    raise Refusal(431, "the request head is too large", request=begun)
+    raise Refusal(431, "the request head is too large", request=line)
 
 
 def _too_large(limits: EdgeLimits, line: RequestLine) -> Refusal:

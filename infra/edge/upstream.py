@@ -31,7 +31,7 @@ from pathlib import Path
 import h11
 
 from infra.edge.limits import RESPONSE_BUFFER_BYTES, EdgeLimits
-from infra.edge.problems import Refusal
+from infra.edge.problems import Refusal, RequestLine
 from infra.edge.requests import BufferedRequest
 
 HOP_BY_HOP = frozenset(
@@ -112,7 +112,7 @@ async def forward(
         client = h11.Connection(h11.CLIENT)
         transport.write(peer.proxy_line() + _serialize(client, request, peer))
         head = await _answer_head(client, receiver, request, limits)
-        await _relay(client, receiver, head, conn, writer, limits, close=close)
+        await _relay(client, receiver, head, conn, writer, limits, close=close, line=request.line)
     finally:
         transport.close()
 
@@ -172,6 +172,7 @@ async def _relay(
     limits: EdgeLimits,
     *,
     close: bool,
+    line: RequestLine,
 ) -> None:
     upstream_closes = any(
         name == b"connection" and b"close" in value.lower() for name, value in head.headers
@@ -183,7 +184,7 @@ async def _relay(
         response = h11.Response(status_code=head.status_code, headers=headers, reason=head.reason)
         data = conn.send(response)
     except h11.LocalProtocolError as error:
-        raise Refusal(502, f"the API's answer cannot be relayed: {error}") from None
+        raise Refusal(502, f"the API's answer cannot be relayed: {error}", request=line) from None
     await _write(writer, data, limits)
     try:
         while not isinstance(

@@ -169,17 +169,28 @@ class SimilarCallsResource:
         problems={
             **_FIND_PROBLEMS,
             409: f"{_FIND_PROBLEMS[409]}; or the call's summary is not indexed yet (retry later)",
-            422: f"`k` is not an integer from 1 to {MAX_K}",
+            422: f"`k` is not an integer from 1 to {MAX_K}; or the call is a health-check "
+            "call, which is never indexed (`errors` names `conversation_id`): final, do not "
+            "retry",
         },
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, conversation_id: str) -> None:
         """Answer up to ``k`` calls of the same tenant, most similar first.
 
-        409 while the call's summary is not indexed yet.
+        409 while the call's summary is not indexed yet: it will be, retry later. A
+        health-check call is never indexed (its pipeline saves answers, not a summary),
+        so asking for its similar calls is a 422 naming ``conversation_id``, which no
+        retry changes.
         """
         principal = self._auth.authenticate(req)
         k = _parse_k(req)
         view = self._finder.find(req, conversation_id, principal)
+        if view.kind == "health_check":
+            raise unprocessable(
+                "is a health-check call: health-check calls are not indexed, "
+                "so nothing is similar to them",
+                field="conversation_id",
+            )
         namespace = tenant_namespace(view.tenant_id)
         found = self._vectors.fetch(namespace, [summary_vector_id(conversation_id)])
         if not found:

@@ -58,7 +58,11 @@ class LegacyQueue(Answer):
     """The old service's one queue object, now for the daily-calls pipeline."""
 
     name: str = Field(description="Always `daily_calls`.")
-    health: Literal["healthy", "unhealthy"] = Field(description="`healthy` or not.")
+    health: Literal["healthy", "unhealthy"] = Field(
+        description="The old service's two words: `unhealthy` when the broker cannot be read "
+        "(the counts are then null), else `healthy`. Dead letters and failed jobs are in "
+        "`dead_lettered` and `failed`; any pipeline's make the top-level `health` `degraded`."
+    )
     active: Counted = Field(description="Messages in flight.")
     waiting: Counted = Field(description="Messages ready.")
     delayed: Counted = Field(description="Messages delayed.")

@@ -26,6 +26,7 @@ import h11
 from infra.edge.limits import EdgeLimits
 from infra.edge.server import EdgeServer
 from infra.metrics.edge import EdgeMetrics
+from tests.producers.conformance import problem_violations
 
 T = TypeVar("T")
 
@@ -236,6 +237,23 @@ def read_answer(sock: socket.socket, *, head_request: bool = False) -> Answer:
         while chunk := sock.recv(65536):
             body += chunk
     return Answer(int(status_line.split()[1]), headers, body)
+
+
+def assert_problem(answer: Answer, status: int, title: str, *, instance: str | None) -> None:
+    """Assert a refusal of the edge: a problem document the API's ``Problem`` schema
+    accepts, closing the connection, naming ``instance`` (None: none, the path unknown)."""
+    assert answer.status == status
+    assert answer.header(b"content-type") == b"application/problem+json"
+    assert answer.header(b"connection") == b"close"
+    document = answer.json()
+    assert (document["status"], document["title"], document["type"]) == (
+        status,
+        title,
+        "about:blank",
+    )
+    assert document["detail"]
+    assert document.get("instance") == instance
+    assert not problem_violations(document), document
 
 
 def closed_by_peer(sock: socket.socket) -> bool:

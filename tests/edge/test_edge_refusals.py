@@ -17,8 +17,8 @@ from infra.metrics.edge import EdgeMetrics
 from tests.edge.support import (
     IO_TIMEOUT_S,
     LIMITS,
-    Answer,
     Edge,
+    assert_problem,
     closed_by_peer,
     read_answer,
     running_edge,
@@ -31,19 +31,6 @@ def edge() -> Iterator[Edge]:
         yield running
 
 
-def assert_problem(answer: Answer, status: int, title: str) -> None:
-    assert answer.status == status
-    assert answer.header(b"content-type") == b"application/problem+json"
-    assert answer.header(b"connection") == b"close"
-    document = answer.json()
-    assert (document["status"], document["title"], document["type"]) == (
-        status,
-        title,
-        "about:blank",
-    )
-    assert document["detail"]
-
-
 @pytest.mark.parametrize(
     "header_line",
     [b"this line has no colon", b"Bad Name: value", b"X-Ctl: a\x00b"],
@@ -52,7 +39,7 @@ def assert_problem(answer: Answer, status: int, title: str) -> None:
 def test_a_malformed_header_line_is_a_400(edge: Edge, header_line: bytes) -> None:
     answer = edge.exchange(b"GET /healthz HTTP/1.1\r\nHost: api\r\n" + header_line + b"\r\n\r\n")
 
-    assert_problem(answer, 400, "Bad Request")
+    assert_problem(answer, 400, "Bad Request", instance=None)
     assert edge.upstream.received == []
 
 
@@ -62,28 +49,33 @@ def test_a_body_framed_twice_is_a_400(edge: Edge) -> None:
         b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
     )
 
-    assert_problem(answer, 400, "Bad Request")
+    assert_problem(answer, 400, "Bad Request", instance="/hook")
 
 
 def test_a_transfer_coding_other_than_chunked_is_a_501(edge: Edge) -> None:
     answer = edge.exchange(b"POST /hook HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: gzip\r\n\r\n")
 
-    assert_problem(answer, 501, "Not Implemented")
+    assert_problem(answer, 501, "Not Implemented", instance=None)
 
 
 def test_an_http_version_other_than_1_0_and_1_1_is_a_505(edge: Edge) -> None:
     answer = edge.exchange(b"GET /healthz HTTP/2.0\r\nHost: api\r\n\r\n")
 
-    assert_problem(answer, 505, "HTTP Version Not Supported")
+    assert_problem(answer, 505, "HTTP Version Not Supported", instance="/healthz")
 
 
-@pytest.mark.parametrize("end", [b"\r\n\r\n", b""], ids=["whole", "still-arriving"])
-def test_a_head_over_the_limit_is_a_431(edge: Edge, end: bytes) -> None:
+@pytest.mark.parametrize(
+    ("end", "instance"),
+    [(b"\r\n\r\n", "/healthz"), (b"", None)],
+    ids=["whole", "still-arriving"],
+)
+def test_a_head_over_the_limit_is_a_431(edge: Edge, end: bytes, instance: str | None) -> None:
     filler = b"X-Filler: " + b"x" * LIMITS.max_header_bytes
 
-    answer = edge.exchange(b"GET /healthz HTTP/1.1\r\nHost: api\r\n" + filler + end)
+    answer = edge.exchange(b"GET /healthz?probe=1 HTTP/1.1\r\nHost: api\r\n" + filler + end)
 
-    assert_problem(answer, 431, "Request Header Fields Too Large")
+    # Only a head that arrived whole was parsed: then its path is known.
+    assert_problem(answer, 431, "Request Header Fields Too Large", instance=instance)
 
 
 @pytest.mark.parametrize(
@@ -92,18 +84,18 @@ def test_a_head_over_the_limit_is_a_431(edge: Edge, end: bytes) -> None:
 def test_a_request_line_over_the_limit_is_a_414(edge: Edge, end: bytes) -> None:
     answer = edge.exchange(b"GET /" + b"a" * LIMITS.max_header_bytes + end)
 
-    assert_problem(answer, 414, "URI Too Long")
+    assert_problem(answer, 414, "URI Too Long", instance=None)
 
 
 def test_an_announced_body_over_the_limit_is_a_413_without_100_continue(edge: Edge) -> None:
     with edge.connect() as sock:
         sock.sendall(
-            b"POST /hook HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n"
+            b"POST /hook?token=secret HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n"
             b"Content-Length: %d\r\n\r\n" % (LIMITS.max_body_bytes + 1)
         )
         answer = read_answer(sock)
 
-    assert_problem(answer, 413, "Content Too Large")
+    assert_problem(answer, 413, "Content Too Large", instance="/hook")
     assert str(LIMITS.max_body_bytes) in answer.json()["detail"]
 
 
@@ -115,7 +107,7 @@ def test_a_chunked_body_growing_over_the_limit_is_a_413(edge: Edge) -> None:
         b"POST /hook HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
     )
 
-    assert_problem(answer, 413, "Content Too Large")
+    assert_problem(answer, 413, "Content Too Large", instance="/hook")
     assert edge.upstream.received == []
 
 
@@ -127,7 +119,7 @@ def test_a_head_that_stalls_is_a_408_after_the_header_timeout(edge: Edge) -> Non
         waited = time.monotonic() - started
 
         assert closed_by_peer(sock)
-    assert_problem(answer, 408, "Request Timeout")
+    assert_problem(answer, 408, "Request Timeout", instance=None)
     assert LIMITS.header_timeout_s * 0.9 < waited < IO_TIMEOUT_S
 
 
@@ -143,7 +135,7 @@ def test_a_head_sent_a_byte_at_a_time_is_still_a_408_after_the_header_timeout(
                 break
         answer = read_answer(sock)
 
-    assert_problem(answer, 408, "Request Timeout")
+    assert_problem(answer, 408, "Request Timeout", instance=None)
     assert time.monotonic() - started < LIMITS.header_timeout_s + 1
 
 
@@ -154,7 +146,7 @@ def test_a_body_that_stalls_is_a_408_after_the_body_timeout(edge: Edge) -> None:
         answer = read_answer(sock)
         waited = time.monotonic() - started
 
-    assert_problem(answer, 408, "Request Timeout")
+    assert_problem(answer, 408, "Request Timeout", instance="/hook")
     assert LIMITS.body_timeout_s * 0.9 < waited < IO_TIMEOUT_S
     assert edge.upstream.received == []
 
@@ -182,7 +174,7 @@ def test_connections_over_the_limit_are_a_503_to_retry() -> None:
         time.sleep(0.1)  # both accepted
         answer = edge.exchange(b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n")
 
-    assert_problem(answer, 503, "Service Unavailable")
+    assert_problem(answer, 503, "Service Unavailable", instance=None)
     assert answer.header(b"retry-after") == b"1"
 
 

@@ -3,10 +3,12 @@
 ``ConformingClient`` is the producer tests' client: each answer of a documented operation
 must have a status the operation lists (a status the document leaves to ``default``
 must be a 5xx), a content type it lists for that status, and a body that validates
-against that schema (OpenAPI 3.1's JSON Schema dialect, formats checked). So every test of the API
+against that schema (OpenAPI 3.1's JSON Schema dialect, formats checked); an answer
+documented without content (every answer to ``HEAD``) must have no body. So every test of the API
 also checks that ``GET /openapi.json`` describes what the API sends. Requests outside
 the document (the console, unknown paths, a method falcon answers itself) are not
-checked.
+checked. ``problem_violations`` checks a problem document made outside Falcon (by the
+edge, by gunicorn) against the same document's ``Problem`` schema.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import falcon
 from falcon import testing
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
-from producers.openapi import OPENAPI_PATH
+from producers.openapi import OPENAPI_PATH, OpenApiResource, Route, openapi_document
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,42 @@ def conform(document: bytes, method: str, path: str, result: testing.Result) -> 
         status = "default"
     content_type = (result.headers.get("content-type") or "").split(";")[0].strip()
     content: Mapping[str, Any] = responses[status].get("content", {})
+    if not content:  # documented without a body (every answer to HEAD): none was sent
+        assert result.content == b"", f"{method} {template} {status} sent a body: {result.text}"
+        return Checked(template, method.upper(), status, "")
     assert content_type in content, (
         f"{method} {template} answered {status} as {content_type!r}, documented as "
         f"{sorted(content)}"
     )
-    validator = spec.validator(template, method, status, content_type)
-    errors = [
-        f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
-        for e in validator.iter_errors(result.json)
-    ]
+    errors = _violations(spec.validator(template, method, status, content_type), result.json)
     assert not errors, f"{method} {template} {status} does not match its schema: {errors}"
     return Checked(template, method.upper(), status, content_type)
+
+
+def problem_violations(document: Any) -> list[str]:
+    """Where ``document`` breaks the ``Problem`` schema of the API's OpenAPI document.
+
+    For the problem documents made outside Falcon (the edge's refusals, gunicorn's own
+    errors), which no operation's answer check sees. The schema is the same whatever the
+    routes, so the document of ``/openapi.json`` alone is enough.
+    """
+    return _violations(_problem_validator(), document)
+
+
+@functools.cache
+def _problem_validator() -> Any:
+    components = openapi_document([Route(OPENAPI_PATH, OpenApiResource)])["components"]
+    return OAS31Validator(
+        {"$ref": "#/components/schemas/Problem", "components": components},
+        format_checker=oas31_format_checker,
+    )
+
+
+def _violations(validator: Any, body: Any) -> list[str]:
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
+        for e in validator.iter_errors(body)
+    ]
 
 
 class _Spec:

@@ -487,3 +487,46 @@ def test_an_edit_that_adds_a_field_the_contract_does_not_have_is_refused(
         {"field": "payload.duration_sec", "message": "not a field of PostCallJobData"}
     ]
     assert _letters(dead_broker).get(message_id) == before
+
+
+# never cached, never sniffed ----------------------------------------------------------
+
+
+def test_every_admin_answer_is_marked_never_to_be_cached_or_sniffed(
+    make_client: ClientFactory,
+    client: testing.TestClient,
+    dead_broker: SwitchboardBroker,
+    acme: TenantFixture,
+    admin: dict[str, str],
+) -> None:
+    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+
+    answers = {
+        "list": client.simulate_get(LETTERS, headers=admin),
+        "one, with its traceback": client.simulate_get(f"{LETTERS}/{message_id}", headers=admin),
+        "audit": client.simulate_get("/api/admin/audit", headers=admin),
+        "replay": client.simulate_post(
+            f"{LETTERS}/{message_id}/replay", json={"reason": "fixed"}, headers=admin
+        ),
+        "unknown letter": client.simulate_get(f"{LETTERS}/no-such-id", headers=admin),
+        "no token": client.simulate_get(LETTERS),
+        "unknown path": client.simulate_get("/api/admin/no-such-thing", headers=admin),
+        "wrong method": client.simulate_delete("/api/admin/audit", headers=admin),
+        "broker down": make_client().simulate_get(LETTERS, headers=admin),
+    }
+
+    statuses = {name: result.status_code for name, result in answers.items()}
+    assert statuses == {
+        "list": 200,
+        "one, with its traceback": 200,
+        "audit": 200,
+        "replay": 200,
+        "unknown letter": 404,
+        "no token": 401,
+        "unknown path": 404,
+        "wrong method": 405,
+        "broker down": 503,
+    }
+    for name, result in answers.items():
+        assert result.headers.get("cache-control") == "no-store", name
+        assert result.headers.get("x-content-type-options") == "nosniff", name

@@ -14,6 +14,7 @@ from tests.builders import make_post_call_job
 from tests.producers.api_support import (
     ADMIN_TOKEN,
     GENERAL_AGENT,
+    HEALTH_AGENT,
     PROBLEM_JSON,
     current_payload,
     post,
@@ -213,6 +214,23 @@ def test_similar_is_409_while_the_call_is_not_indexed(
 
     assert result.status_code == 409
     assert result.headers["content-type"] == PROBLEM_JSON
+
+
+def test_similar_of_a_health_check_call_is_a_final_422_not_a_409_to_retry(
+    client: testing.TestClient, store: Store, acme: TenantFixture
+) -> None:
+    accepted = post(client, current_payload("conv_check", agent_id=HEALTH_AGENT))
+    assert accepted.status_code == 202, accepted.text
+    seed_call(store, acme, "conv_general", summary="Bill too high.", vector=[1.0, 0.0])
+
+    result = get(client, "/api/calls/conv_check/similar", acme.key)
+
+    assert get(client, "/api/calls/conv_check", acme.key).json["kind"] == "health_check"
+    assert result.status_code == 422, result.text
+    assert result.headers["content-type"] == PROBLEM_JSON
+    [error] = result.json["errors"]
+    assert error["field"] == "conversation_id"
+    assert "health-check calls are not indexed" in error["message"]
 
 
 def test_similar_answers_the_nearest_calls_of_the_tenant_without_the_call_itself(

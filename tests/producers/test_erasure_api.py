@@ -35,6 +35,12 @@ def _reason(text: str = "DSR-42") -> str:
     return json.dumps({"reason": text})
 
 
+def assert_private(result: testing.Result) -> None:
+    """An erasure's answer names whom it forgot: never cached, never sniffed."""
+    assert result.headers.get("cache-control") == "no-store"
+    assert result.headers.get("x-content-type-options") == "nosniff"
+
+
 @pytest.fixture
 def seed(store: Store) -> Seeder:
     return Seeder(store.engine, FixedClock(datetime(2026, 5, 1, tzinfo=UTC)))
@@ -73,6 +79,7 @@ def test_an_admin_deletes_a_call_with_its_vectors_and_dead_letters_then_finds_no
     second = client.simulate_delete(CALL, query_string="tenant=acme", body=_reason(), headers=admin)
 
     assert first.status_code == 200, first.text
+    assert_private(first)
     assert first.json == {
         "outcome": "deleted",
         "subject": "call acme/conv_1",
@@ -105,6 +112,7 @@ def test_an_admin_deletes_a_user_and_the_calls_from_their_number(
     assert result.json["outcome"] == "deleted"
     assert result.json["calls"] == ["conv_them"]
     assert result.json["deleted"]["users"] == 1
+    assert_private(result)
     assert count(store.engine, USERS) == 0
     gone = client.simulate_get(f"/api/users/{user}", headers=admin)
     assert_problem(gone, 404)
@@ -151,6 +159,8 @@ def test_only_an_admin_may_delete(
     assert_problem(as_viewer, 403)
     assert_problem(as_tenant, 403)
     assert_problem(anonymous, 401)
+    for refused in (as_viewer, as_tenant, anonymous):
+        assert_private(refused)
     assert SqlAudit(store.engine).entries() == []
 
 

@@ -22,6 +22,7 @@ from infra.cli.launch import api_argv
 from infra.store.migrate import upgrade
 from producers.gunicorn_logs import GunicornLogger
 from tests.producers.api_support import PROBLEM_JSON
+from tests.producers.conformance import problem_violations
 
 CONFIG = Path(infra.__file__).parent / "deploy" / "gunicorn.conf.py"
 START_TIMEOUT_S = 30.0
@@ -191,6 +192,9 @@ def test_gunicorn_answers_a_request_line_over_its_limit_with_a_414_problem(
     assert document["status"] == 414
     assert document["title"] == "URI Too Long"
     assert document["type"] == "about:blank"
+    # gunicorn does not pass the request to its error writer: no instance, still a Problem.
+    assert "instance" not in document
+    assert not problem_violations(document)
 
 
 @pytest.mark.e2e
@@ -212,6 +216,7 @@ def test_the_edge_answers_a_malformed_header_line_with_a_400_problem(
     document = answer.json()
     assert document["status"] == 400
     assert document["title"] == "Bad Request"
+    assert not problem_violations(document)
 
 
 @pytest.mark.e2e
@@ -225,6 +230,7 @@ def test_gunicorn_answers_too_many_headers_with_a_431_problem(gunicorn_api: int)
     assert answer.status == 431
     assert answer.headers["content-type"] == PROBLEM_JSON
     assert answer.json()["status"] == 431
+    assert not problem_violations(answer.json())
 
 
 @pytest.mark.e2e
@@ -236,3 +242,16 @@ def test_the_app_behind_gunicorn_still_answers_well_formed_requests(gunicorn_api
 
     assert answer.status == 200
     assert answer.json() == {"status": "ok"}
+
+
+@pytest.mark.e2e
+@pytest.mark.redis
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_an_uptime_checkers_head_is_answered_without_a_body(gunicorn_api: int, path: str) -> None:
+    request = f"HEAD {path} HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n".encode()
+
+    answer = exchange(gunicorn_api, request)
+
+    assert answer.status in (200, 503)  # /readyz: whatever its probes say, never 405
+    assert int(answer.headers["content-length"]) > 0  # the length GET's body would have
+    assert answer.body == b""

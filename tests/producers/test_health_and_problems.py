@@ -17,6 +17,7 @@ from tests.producers.api_support import (
     encode,
     signed_headers,
 )
+from tests.producers.conformance import ConformingClient
 from tests.producers.conftest import ClientFactory
 
 
@@ -79,6 +80,33 @@ def test_healthz_answers_ok_without_probing_anything(make_client: ClientFactory)
     assert result.status_code == 200
     assert result.json == {"status": "ok"}
     assert probed == []
+
+
+@pytest.mark.parametrize(
+    ("path", "database", "status"),
+    [
+        ("/healthz", _database_down, 200),
+        ("/readyz", _ok, 200),
+        ("/readyz", _database_down, 503),
+    ],
+)
+def test_head_answers_the_status_get_would_without_a_body(
+    make_client: ClientFactory, path: str, database: Callable[[], None], status: int
+) -> None:
+    monitor = api_monitor(database=database)
+    monitor.refresh()
+    client = make_client(health=monitor)
+    assert isinstance(client, ConformingClient)
+
+    got = client.simulate_get(path)
+    head = client.simulate_head(path)
+
+    assert (got.status_code, head.status_code) == (status, status)
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(got.content))
+    assert head.headers["content-type"] == got.headers["content-type"]
+    # Checked against the document's HEAD operation, which gives its answers no body.
+    assert (path, "HEAD", str(status)) in {(c.template, c.method, c.status) for c in client.checked}
 
 
 def test_readyz_is_ready_when_every_dependency_answers(make_client: ClientFactory) -> None:

@@ -113,6 +113,11 @@ def test_each_operation_says_who_may_call_it_and_answers_errors_as_problems(
             wanted = webhooks.get(path, "bearer" if path.startswith("/api/") else None)
             assert op["security"] == ([{wanted: []}] if wanted else []), (method, path)
             problems = {s: r for s, r in op["responses"].items() if s[0] in "45" or s == "default"}
+            if method == "head":
+                # No answer to HEAD has a body (RFC 9110, 9.3.2), a problem's neither.
+                assert [s for s, r in op["responses"].items() if "content" in r] == [], path
+                assert "default" in problems, path
+                continue
             if path == "/readyz":
                 # Unavailable is a readiness report too, naming the dependency that is down.
                 assert problems.pop("503")["content"]["application/json"]
@@ -124,6 +129,30 @@ def test_each_operation_says_who_may_call_it_and_answers_errors_as_problems(
                 assert {"401", "503"} <= set(problems), (method, path)
             if "requestBody" in op:
                 assert {"413", "422"} <= set(problems), (method, path)
+
+
+def test_the_answers_never_to_cache_or_sniff_are_documented_with_their_headers(
+    client: testing.TestClient,
+) -> None:
+    paths = document_of(client)["paths"]
+    marked = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        for method, op in operations.items()
+        if all(
+            {"Cache-Control", "X-Content-Type-Options"} <= set(response.get("headers", {}))
+            for response in op["responses"].values()
+        )
+    }
+    admin = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/api/admin/")
+        for method in operations
+    }
+
+    assert ("DELETE", "/api/admin/calls/{conversation_id}") in admin
+    assert marked == admin | {("DELETE", "/api/users/{user_id}")}
 
 
 def test_the_statuses_the_readme_lists_for_the_webhook_are_documented(

@@ -88,6 +88,25 @@ def test_the_status_keeps_the_old_answer_and_adds_queues_pipelines_and_crons(
     assert {p["name"] for p in body["pipelines"]} == set(PIPELINES)
 
 
+def test_the_old_queue_object_speaks_for_daily_calls_only_and_in_the_old_two_words(
+    make_client: ClientFactory, store: Store, broker: redis.Redis, acme: TenantFixture
+) -> None:
+    reporter = QueueReporter(broker, "switchboard", store.jobs, DailyCallsSettings(), store.clock)
+    client = make_client(queue_report=reporter)
+    broker.zadd("switchboard:calls.health.XQ", {"dead-health-check": 1})
+
+    elsewhere = client.simulate_get("/api/queue/status", headers=ADMIN).json
+    broker.zadd("switchboard:daily_calls.place.XQ", {"dead-placement": 1})
+    own = client.simulate_get("/api/queue/status", headers=ADMIN).json
+
+    # Another pipeline's dead letter degrades the report, not the daily-calls object.
+    assert elsewhere["health"] == "degraded"
+    assert (elsewhere["queue"]["health"], elsewhere["queue"]["dead_lettered"]) == ("healthy", 0)
+    # Its own is counted; "unhealthy" stays the old word for a broker that cannot be read.
+    assert own["health"] == "degraded"
+    assert (own["queue"]["health"], own["queue"]["dead_lettered"]) == ("healthy", 1)
+
+
 def test_with_the_broker_down_the_status_still_answers_unhealthy(
     client: testing.TestClient, acme: TenantFixture
 ) -> None:
@@ -97,6 +116,12 @@ def test_with_the_broker_down_the_status_still_answers_unhealthy(
     assert result.json["health"] == "unhealthy"
     assert "unreachable" in result.json["broker"]
     assert {q["ready"] for q in result.json["queues"]} == {None}
+    legacy = result.json["queue"]
+    assert (legacy["health"], legacy["waiting"], legacy["dead_lettered"]) == (
+        "unhealthy",
+        None,
+        None,
+    )
 
 
 def test_a_trigger_emits_one_daily_calls_tick_now_and_then_rate_limits(

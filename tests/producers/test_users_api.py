@@ -97,6 +97,8 @@ def test_a_user_reads_back_with_preferences_and_the_next_call(
     ("overrides", "field"),
     [
         ({"local_tz": "Mars/Olympus_Mons"}, "local_tz"),
+        ({"local_tz": "localtime"}, "local_tz"),
+        ({"local_tz": "Factory"}, "local_tz"),
         ({"local_tz": 42}, "local_tz"),
         ({"call_time": "25:00"}, "call_time"),
         ({"call_time": "half past nine"}, "call_time"),
@@ -123,6 +125,19 @@ def test_an_invalid_user_is_a_422_naming_the_field(
     document = assert_problem(result, 422)
     assert error_fields(document) == [field]
     assert document["detail"].startswith(f"invalid field {field}: ")
+
+
+def test_the_servers_localtime_is_refused_as_a_users_zone_saying_why(
+    client: testing.TestClient, acme: TenantFixture
+) -> None:
+    result = client.simulate_post(
+        USERS, json=new_user(local_tz="localtime"), headers=bearer(acme.key)
+    )
+
+    [error] = assert_problem(result, 422)["errors"]
+    assert error["field"] == "local_tz"
+    assert "the server's own zone" in error["message"]
+    assert "Europe/London" in error["message"]
 
 
 @pytest.mark.parametrize("missing", ["name", "phone", "local_tz", "call_time"])
@@ -372,6 +387,7 @@ def test_a_user_added_with_calls_off_has_no_next_call(
     ("body", "field"),
     [
         (preferences(local_tz="Nowhere/Town"), "local_tz"),
+        (preferences(local_tz="posixrules"), "local_tz"),
         (preferences(call_time="24:00"), "call_time"),
         (preferences(window_start="09:00"), "window_end"),
         (preferences(window_start="10:00", window_end="12:00"), "window_end"),

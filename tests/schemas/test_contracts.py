@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from contracts import CONTRACTS, CallbackRequest, PostCallJobData
+from contracts.fields import NOT_RESIDENT_ZONES
+from contracts.users import CallPreferences
 from infra.bus.publishing import Envelope
 
 BASE = {
@@ -107,3 +110,38 @@ def test_transcript_text_must_be_storable_and_the_error_never_echoes_it(text: st
         )
     assert "transcript.0.message" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+def test_a_user_may_live_in_every_zone_of_the_database() -> None:
+    zones = zoneinfo.available_timezones() - set(NOT_RESIDENT_ZONES)
+    assert {"UTC", "Europe/London", "Asia/Kolkata", "America/Argentina/Buenos_Aires"} <= zones
+
+    refused = []
+    for zone in sorted(zones):
+        try:
+            CallPreferences(call_time="09:00", local_tz=zone)
+        except ValidationError:
+            refused.append(zone)
+
+    assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "says"),
+    [
+        ("localtime", "the server's own zone"),
+        ("LocalTime", "the server's own zone"),
+        ("posixrules", "template for POSIX TZ strings"),
+        ("Factory", "placeholder for a machine whose zone is not set"),
+        ("posix/Europe/London", "use 'Europe/London'"),
+        ("right/Asia/Kolkata", "use 'Asia/Kolkata'"),
+    ],
+)
+def test_a_user_may_not_live_in_the_servers_zone_or_the_zone_databases_own_files(
+    zone: str, says: str
+) -> None:
+    with pytest.raises(ValidationError, match="local_tz") as caught:
+        CallPreferences(call_time="09:00", local_tz=zone)
+
+    [error] = caught.value.errors()
+    assert says in error["msg"]
