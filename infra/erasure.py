@@ -246,7 +246,8 @@ class Eraser:
             erasure.left.append(
                 f"{len(calls)} call(s) from or to their number, which is also user "
                 f"{', '.join(sharing)}'s: {', '.join(key.conversation_id for key in calls)}"
-                " (forget each that is theirs with `switchboard forget call`)"
+                " (forget each that is theirs with `switchboard forget call CONVERSATION_ID "
+                f"--tenant {user.tenant_name} --reason …`)"
             )
             calls = []
         self._calls(erasure, calls)

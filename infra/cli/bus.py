@@ -226,9 +226,22 @@ def parse_since(value: str, now: datetime) -> datetime:
 
 
 def _tenant_ids(settings: Settings, tenant: str) -> frozenset[str]:
-    """The tenant id ``tenant`` is, and the id of the tenant named ``tenant`` if any."""
+    """The tenant id ``tenant`` is, and the id of the tenant named ``tenant`` if any.
+
+    When it is neither a tenant's name nor a tenant's id it still selects by tenant id
+    (a message published by another service may name a tenant this store lacks), with
+    a note on stderr: a typo must not read as "no dead letters" alone.
+    """
     with migrated_engine(settings) as engine:
-        named = SqlTenantDirectory(engine).tenant_by_name(tenant)
+        directory = SqlTenantDirectory(engine)
+        named = directory.tenant_by_name(tenant)
+        known_ids = {found.id for found, _agents in directory.list_tenants()}
+    if named is None and tenant not in known_ids:
+        err().print(
+            f"note: no tenant has the name or id {tenant!r}: selecting messages that carry "
+            "it as their tenant id (`switchboard tenants list` shows the tenants)",
+            markup=False,
+        )
     return frozenset({tenant} if named is None else {tenant, named.id})
 
 

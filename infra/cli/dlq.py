@@ -72,6 +72,7 @@ from infra.dlq import (
 )
 from infra.documents import call_document
 from infra.settings import Settings, load_settings
+from infra.store.audit import ACTIONS as AUDIT_ACTIONS
 from infra.store.audit import SqlAudit
 from infra.store.dialing import SqlCallBook
 from infra.store.job_views import SqlJobQueries
@@ -403,9 +404,7 @@ def audit(
     ] = None,
     action: Annotated[
         str | None,
-        typer.Option(
-            metavar="ACTION", help="Only this action: replay, edit, purge, forget or retention."
-        ),
+        typer.Option(metavar="ACTION", help=f"Only this action: {', '.join(AUDIT_ACTIONS)}."),
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=10_000, metavar="N", help="At most this many.")
@@ -413,6 +412,10 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """The audit log, newest first: who replayed, edited, purged or forgot what, why, and how."""
+    if action is not None and action not in AUDIT_ACTIONS:
+        bus.usage_error(
+            f"unknown action {action!r}", hint=f"known actions: {', '.join(AUDIT_ACTIONS)}"
+        )
     settings = load_settings()
     with migrated_engine(settings) as engine:
         entries = SqlAudit(engine).entries(target=target, action=action, limit=limit)

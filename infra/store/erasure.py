@@ -39,6 +39,7 @@ from infra.store.tables import (
     JOB_MESSAGES,
     JOBS,
     OUTBOUND_CALLS,
+    TENANTS,
     USERS,
 )
 
@@ -89,11 +90,13 @@ class UserAnchor:
         user_id: The user's id.
         tenant_id: Their tenant.
         phone: Their number (E.164): calls from or to it are theirs too.
+        tenant_name: Their tenant's name, for the commands a person is told to run.
     """
 
     user_id: str
     tenant_id: str
     phone: str
+    tenant_name: str = ""
 
 
 CHUNK = 500
@@ -236,10 +239,14 @@ class SqlErasure:
 
     def user(self, user_id: str) -> UserAnchor | None:
         """The user, or None when there is none (any more)."""
-        query = sa.select(USERS.c.id, USERS.c.tenant_id, USERS.c.phone).where(USERS.c.id == user_id)
+        query = (
+            sa.select(USERS.c.id, USERS.c.tenant_id, USERS.c.phone, TENANTS.c.name)
+            .join(TENANTS, TENANTS.c.id == USERS.c.tenant_id)
+            .where(USERS.c.id == user_id)
+        )
         with transaction(self._engine) as conn:
             row = conn.execute(query).first()
-        return None if row is None else UserAnchor(row.id, row.tenant_id, row.phone)
+        return None if row is None else UserAnchor(row.id, row.tenant_id, row.phone, row.name)
 
     def calls_of_number(self, tenant_id: str, phone: str) -> list[CallKey]:
         """The tenant's calls from or to ``phone``: their jobs' caller number, or callbacks'.

@@ -159,7 +159,9 @@ def test_list_filters_by_queue_actor_error_time_and_tenant(
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert _ok("list", "--since", future).stdout.strip() == f"no dead letters (since {future})"
     assert listed("--tenant", "acme") == {first, third}  # by name
-    assert listed("--tenant", "tenant-other") == {second}  # by id
+    assert listed("--tenant", "tenant-other") == {second}  # by id, of no tenant here
+    typo = _dlq("list", "--tenant", "acmee")
+    assert "no tenant has the name or id 'acmee'" in " ".join(typo.stderr.split())
     assert listed("--limit", "1") <= {first, second, third}
     assert len(listed("--limit", "1")) == 1
 
@@ -601,3 +603,10 @@ def test_a_filter_reaches_dead_letters_older_than_the_newest_ten_thousand(
     assert {json.loads(line)["id"] for line in exported.stdout.splitlines()} == set(oldest)
     assert "Purged 3, 0 gone meanwhile." in purged.stdout
     assert _letters(broker).count() == 10_050
+
+
+def test_audit_refuses_an_action_it_does_not_record(engine: sa.Engine) -> None:
+    result = _dlq("audit", "--action", "forgot")
+    assert result.exit_code == 2
+    assert "unknown action 'forgot'" in result.stderr
+    assert "replay, edit, purge, forget, retention" in result.stderr

@@ -258,7 +258,8 @@ def test_a_shared_number_leaves_its_calls_and_says_whose_they_may_be(
     assert erasure.calls == []
     assert erasure.left == [
         f"1 call(s) from or to their number, which is also user {sibling}'s: conv_shared_line"
-        " (forget each that is theirs with `switchboard forget call`)"
+        " (forget each that is theirs with `switchboard forget call CONVERSATION_ID "
+        f"--tenant {tenant.name} --reason …`)"
     ]
     assert erasure.deleted["users"] == 1
     assert erasure.deleted["outbound calls"] == 1
