@@ -301,10 +301,19 @@ def _batch(
     settings = load_settings()
     chosen = _batch_selection(settings, ids, every, filters, limit)
     with migrated_engine(settings) as engine, dead_letters(settings) as letters:
-        targets = _targets(letters, ids or [], chosen, limit)
+        targets, unknown = _known_targets(
+            _targets(letters, ids or [], chosen, limit), SqlAudit(engine)
+        )
+        for message_id in unknown:
+            err().print(
+                f"unknown: {message_id} is not a dead letter, and none by that id was "
+                "replayed, purged or edited here (check it with `switchboard dlq list`)",
+                markup=False,
+            )
         if not targets:
-            out().print(chosen.nothing() if chosen else "no dead letters", markup=False)
-            return Counter()
+            if not unknown:
+                out().print(chosen.nothing() if chosen else "no dead letters", markup=False)
+            return Counter(unknown=len(unknown))
         if dry_run:
             counts = _preview(letters, targets, verb, check=verb == "replay")
         else:
@@ -316,7 +325,23 @@ def _batch(
 
             counts = _apply(letters, targets, act, _DOING[verb])
     _summary(counts, verb, dry_run=dry_run)
+    counts["unknown"] = len(unknown)
     return counts
+
+
+def _known_targets(targets: Targets, audit: SqlAudit) -> tuple[Targets, list[str]]:
+    """The targets to act on, and the ids given that never were dead letters here.
+
+    An id that is no dead letter now but has an audit entry was replayed or purged
+    before: acting on it again is harmless and reported ``gone``. One without any is a
+    typo or another system's id: it is named, not audited, and the command exits 1.
+    """
+    unknown = [
+        message_id
+        for message_id, key in targets
+        if key is None and not audit.entries(target=message_id, limit=1)
+    ]
+    return [target for target in targets if target[0] not in unknown], unknown
 
 
 @app.command(cls=HelpCommand)
@@ -336,7 +361,8 @@ def replay(
     """Send dead letters back to their queue, same message id and options, job requeued.
 
     A payload its contract refuses is skipped (fix it with `dlq edit` first); one
-    replayed or purged meanwhile is counted gone. Exits 1 when any was skipped.
+    replayed or purged meanwhile is counted gone. Exits 1 when any was skipped or an
+    id given never was a dead letter here.
     """
     filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
     counts = _batch(
@@ -349,7 +375,7 @@ def replay(
         limit=limit,
         dry_run=dry_run,
     )
-    if counts["invalid"]:
+    if counts["invalid"] or counts["unknown"]:
         raise typer.Exit(1)
 
 
@@ -367,9 +393,12 @@ def purge(
     dry_run: DryRunOption = False,
     who: AsOption = None,
 ) -> None:
-    """Delete dead letters for good (their jobs stay failed)."""
+    """Delete dead letters for good (their jobs stay failed).
+
+    Exits 1 when an id given never was a dead letter here.
+    """
     filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
-    _batch(
+    counts = _batch(
         "purge",
         reason=reason,
         who=who,
@@ -379,6 +408,8 @@ def purge(
         limit=limit,
         dry_run=dry_run,
     )
+    if counts["unknown"]:
+        raise typer.Exit(1)
 
 
 def _summary(counts: Counter[str], verb: str, *, dry_run: bool) -> None:

@@ -542,13 +542,18 @@ def test_purge_deletes_the_dead_letters_and_audits_each(
     assert "Dry run: would purge 2, 0 gone. Nothing changed." in dry.stdout
     assert len(_letters(broker).list()) == 2
 
-    result = _ok("purge", first, second, "no-such-id", "--reason", "test data")
+    result = _dlq("purge", first, second, "no-such-id", "--reason", "test data")
+    again = _ok("purge", first, "--reason", "test data")
 
-    assert "Purged 2, 1 gone meanwhile." in result.stdout
+    assert result.exit_code == 1
+    assert "Purged 2, 0 gone meanwhile." in result.stdout
+    assert "unknown: no-such-id is not a dead letter" in " ".join(result.stderr.split())
     assert _letters(broker).list() == []
     assert _ready(broker, "calls.transcript") == 0
-    outcomes = {entry.target: entry.outcome for entry in SqlAudit(engine).entries()}
-    assert outcomes == {first: "purged", second: "purged", "no-such-id": "gone"}
+    # Purged once already: gone, audited, and no error; a typo is never audited.
+    assert "Purged 0, 1 gone meanwhile." in again.stdout
+    outcomes = [(entry.target, entry.outcome) for entry in SqlAudit(engine).entries()]
+    assert sorted(outcomes) == sorted([(first, "purged"), (second, "purged"), (first, "gone")])
 
 
 def test_export_prints_one_json_line_per_dead_letter(
