@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from infra.cli.output import fail
 from infra.local_adapters import LocalAdapterRefused
 from infra.settings import Settings
-from infra.vendors.wiring import Adapters, AnyVectorIndex
+from infra.vendors.wiring import Adapters
+
+if TYPE_CHECKING:
+    from infra.vendors.wiring import AnyVectorIndex
 
 
 @contextmanager

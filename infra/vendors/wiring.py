@@ -30,12 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import openai
 import redis
 import sqlalchemy as sa
-from qdrant_client import QdrantClient
 
 from infra.local_adapters import check_local
 from infra.settings import Settings
@@ -46,9 +44,6 @@ from infra.vendors.checkpoints import RedisCheckpointReader
 from infra.vendors.elevenlabs import ElevenLabsConversations, LocalConversationArchive
 from infra.vendors.local_analyzer import LocalAnalyzer
 from infra.vendors.local_embedder import HashingEmbedder
-from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder, build_openai_client
-from infra.vendors.pinecone_index import PineconeVectorIndex
-from infra.vendors.qdrant_index import QdrantVectorIndex
 from infra.vendors.telephony_signing import simulator_secret
 
 
@@ -57,9 +52,19 @@ class _Pingable(Protocol):
     def ping(self) -> None: ...
 
 
-AnyAnalyzer = LocalAnalyzer | OpenAIAnalyzer
-AnyEmbedder = HashingEmbedder | OpenAIEmbedder
-AnyVectorIndex = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex
+if TYPE_CHECKING:
+    # The vendors' SDKs are imported when an adapter of theirs is built, not with this
+    # module: every CLI command imports it, and openai, pinecone and qdrant_client cost
+    # a second and more to import (`switchboard --version` took 2.9 s).
+    import openai
+
+    from infra.vendors.openai_llm import OpenAIAnalyzer, OpenAIEmbedder
+    from infra.vendors.pinecone_index import PineconeVectorIndex
+    from infra.vendors.qdrant_index import QdrantVectorIndex
+
+    AnyAnalyzer = LocalAnalyzer | OpenAIAnalyzer
+    AnyEmbedder = HashingEmbedder | OpenAIEmbedder
+    AnyVectorIndex = SqlVectorIndex | PineconeVectorIndex | QdrantVectorIndex
 AnyTranscriptSource = ElevenLabsConversations | LocalConversationArchive
 AnyTelephony = CallKaroTelephony | CallSimulator
 
@@ -173,6 +178,8 @@ class Adapters:
             self._closers.pop()()
 
     def _openai_client(self) -> openai.OpenAI:
+        from infra.vendors.openai_llm import build_openai_client
+
         if self._openai is None:
             self._openai = build_openai_client(self._settings.openai)
             self._closers.append(self._openai.close)
@@ -182,6 +189,8 @@ class Adapters:
         if self._settings.openai.api_key is None:
             check_local(self._settings, "analyzer")
             return LocalAnalyzer(), "local"
+        from infra.vendors.openai_llm import OpenAIAnalyzer
+
         analyzer = OpenAIAnalyzer(self._openai_client(), self._settings.openai.chat_model)
         return analyzer, analyzer.name
 
@@ -190,6 +199,8 @@ class Adapters:
             check_local(self._settings, "embedder")
             local = HashingEmbedder(self._settings.vectors.local_dimensions)
             return local, local.name
+        from infra.vendors.openai_llm import OpenAIEmbedder
+
         openai_settings = self._settings.openai
         embedder = OpenAIEmbedder(
             self._openai_client(),
@@ -202,10 +213,16 @@ class Adapters:
         settings = self._settings
         backend = choose_vector_backend(settings)
         if backend == "pinecone":
+            from infra.vendors.pinecone_index import PineconeVectorIndex
+
             pinecone = PineconeVectorIndex.from_settings(settings.pinecone)
             self._closers.append(pinecone.close)
             return pinecone, pinecone.label
         if backend == "qdrant":
+            from qdrant_client import QdrantClient
+
+            from infra.vendors.qdrant_index import QdrantVectorIndex
+
             url = settings.qdrant.url or ""
             key = settings.qdrant.api_key
             client = (
