@@ -8,7 +8,7 @@ import pytest
 from falcon import testing
 
 from infra.bus.broker import SwitchboardBroker
-from infra.bus.dead_letters import DeadLetters
+from infra.bus.dead_letters import DeadLetter, DeadLetters
 from infra.bus.publishing import Envelope
 from infra.bus.queues import queue_depths
 from infra.dlq import DeadLetterDesk
@@ -33,6 +33,14 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _letters(broker: SwitchboardBroker) -> DeadLetters:
     return DeadLetters(broker.client, broker.namespace)
+
+
+def _dead_post_call(broker: SwitchboardBroker, acme: TenantFixture) -> tuple[str, DeadLetter]:
+    """A post-call job's message, dead-lettered: its id and the dead letter as it is."""
+    [message_id] = kill(broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
+    letter = _letters(broker).get(message_id)
+    assert letter is not None
+    return message_id, letter
 
 
 @pytest.fixture
@@ -306,9 +314,7 @@ def test_a_rejected_edit_is_a_422_with_the_violations_and_changes_nothing(
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
-    before = _letters(dead_broker).get(message_id)
-    assert before is not None
+    message_id, before = _dead_post_call(dead_broker, acme)
 
     result = client.simulate_put(
         f"{LETTERS}/{message_id}/payload",
@@ -446,9 +452,7 @@ def test_an_edit_may_not_move_a_message_to_another_tenant_job_or_call(
     field: str,
     value: object,
 ) -> None:
-    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
-    before = _letters(dead_broker).get(message_id)
-    assert before is not None
+    message_id, before = _dead_post_call(dead_broker, acme)
     edited = {**before.payload, field: value}
     if field == "correlation_id":
         edited["conversation_id"] = value  # a call's correlation is its conversation
@@ -472,9 +476,7 @@ def test_an_edit_that_adds_a_field_the_contract_does_not_have_is_refused(
     acme: TenantFixture,
     admin: dict[str, str],
 ) -> None:
-    [message_id] = kill(dead_broker, Envelope.of(make_post_call_job(tenant_id=acme.tenant.id)))
-    before = _letters(dead_broker).get(message_id)
-    assert before is not None
+    message_id, before = _dead_post_call(dead_broker, acme)
 
     result = client.simulate_put(
         f"{LETTERS}/{message_id}/payload",
