@@ -1,15 +1,15 @@
 """Answers that carry people's data are never cached and never sniffed.
 
-The admin API (``/api/admin/…``) answers dead letters with their payloads (phone
-numbers, transcripts) and tracebacks, and the audit log; an erasure answer names what
-was forgotten of whom. No cache on the way (a browser's, a proxy's) may keep one, and
-no browser may take one for anything but the JSON its ``Content-Type`` says. So every
-answer under ``/api/admin`` (errors and unknown paths included: a 404 names the id
-asked for) and every answer of ``DELETE /api/users/{user_id}`` (the erasure of a user,
-whose other answers live under ``/api/users`` without these headers) carries
-``PRIVATE_HEADERS``. ``PrivateAnswers`` adds them, ``is_private`` says where, for the
-middleware and for the OpenAPI document alike. The console's pages under ``/admin``
-carry them already, with their own stricter set (``producers.console.render``).
+The API's answers carry people's data: users with their phone numbers, calls with
+their summaries and transcripts, jobs, dead letters with their payloads and
+tracebacks, the audit log, erasures naming whom they forgot. No cache on the way (a
+browser's, a proxy's) may keep one, and no browser may take one for anything but the
+JSON its ``Content-Type`` says. So every answer under ``/api/`` (errors and unknown
+paths included: a 404 names the id asked for) carries ``PRIVATE_HEADERS``, but the
+webhooks' (``/api/webhooks/``: a job id for the sender). ``PrivateAnswers`` adds them,
+``is_private`` says where, for the middleware and for the OpenAPI document alike. The
+console's pages under ``/admin`` carry them already, with their own stricter set
+(``producers.console.render``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import falcon
 
-ADMIN_PREFIX = "/api/admin"
-USER_ERASURE = ("DELETE", "/api/users/{user_id}")
-"""The one private answer outside ``ADMIN_PREFIX``: a user's erasure, by its route."""
+API_PREFIX = "/api/"
+WEBHOOKS_PREFIX = "/api/webhooks/"
+"""The one part of the API whose answers carry nobody's data: a job id for the sender."""
 
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
@@ -33,12 +33,11 @@ HEADER_MEANINGS = {
 """What each header says, for the OpenAPI document."""
 
 
-def is_private(method: str, route: str | None) -> bool:
+def is_private(method: str, route: str | None) -> bool:  # noqa: ARG001 (every method alike)
     """Whether ``method`` on ``route`` (a path, or a route's template) answers privately."""
     if route is None:
         return False
-    under_admin = route == ADMIN_PREFIX or route.startswith(f"{ADMIN_PREFIX}/")
-    return under_admin or (method.upper(), route) == USER_ERASURE
+    return route.startswith(API_PREFIX) and not route.startswith(WEBHOOKS_PREFIX)
 
 
 class PrivateAnswers:

@@ -74,6 +74,9 @@ def test_a_user_reads_back_with_preferences_and_the_next_call(
     result = client.simulate_get(f"{USERS}/{user_id}", headers=bearer(acme.key))
 
     assert result.status_code == 200, result.text
+    # A user's number: never cached, never sniffed.
+    assert result.headers["cache-control"] == "no-store"
+    assert result.headers["x-content-type-options"] == "nosniff"
     assert result.json == {
         "id": user_id,
         "tenant_id": acme.tenant.id,
