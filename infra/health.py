@@ -232,6 +232,13 @@ def _handler(
     monitor: HealthMonitor | None, metrics: Callable[[], tuple[str, bytes]] | None
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        head_only = False
+
+        def do_HEAD(self) -> None:
+            """Answer as GET without the body (uptime checkers ask with HEAD)."""
+            self.head_only = True
+            self.do_GET()
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
@@ -253,7 +260,8 @@ def _handler(
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not self.head_only:
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Probes arrive every few seconds: no access log."""

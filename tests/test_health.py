@@ -344,6 +344,25 @@ def test_healthz_answers_ok_without_probing_anything(
     assert server.port > 0
 
 
+def test_head_answers_like_get_without_the_body(
+    make_server: Callable[..., ProbeServer],
+) -> None:
+    required = Dependency("database", "sqlite", Switch(up=False), required=True)
+    monitor = HealthMonitor([required])
+    monitor.refresh()
+    server = make_server(monitor)
+
+    with httpx.Client(timeout=WAIT_S) as client:
+        live = client.head(f"http://127.0.0.1:{server.port}/healthz")
+        ready = client.head(f"http://127.0.0.1:{server.port}/readyz")
+        get = client.get(f"http://127.0.0.1:{server.port}/readyz")
+
+    assert (live.status_code, live.content) == (200, b"")
+    assert live.headers["content-length"] == str(len(b'{"status": "ok"}'))
+    assert (ready.status_code, ready.content) == (get.status_code, b"")
+    assert ready.status_code == 503
+
+
 def test_readyz_serves_the_monitors_report_as_json(
     make_server: Callable[..., ProbeServer],
 ) -> None:
