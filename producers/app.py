@@ -30,7 +30,7 @@ from producers.auth import AdminTokens, BearerAuth
 from producers.console.auth import ConsoleAuth, ConsoleSessions
 from producers.console.deps import ConsoleDeps
 from producers.console.render import Pages
-from producers.console.routes import add_console_routes
+from producers.console.routes import ConsoleHeaders, add_console_routes
 from producers.errors import install_error_handling
 from producers.openapi import DocumentedRoutes
 from producers.ports import SimilarityIndex
@@ -132,7 +132,7 @@ def create_app(deps: ApiDeps) -> falcon.App[falcon.Request, falcon.Response]:
     Answers that carry people's data (``/api/admin``, a user's erasure) are marked never
     to be cached or sniffed (``producers.private``).
     """
-    app = falcon.App(middleware=(RequestMetrics(deps.metrics), PrivateAnswers()))
+    app = falcon.App(middleware=(RequestMetrics(deps.metrics), PrivateAnswers(), ConsoleHeaders()))
     install_error_handling(app)
     routes = DocumentedRoutes(app)
     auth = BearerAuth(deps.tenants, deps.admin_token, deps.admins)

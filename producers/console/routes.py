@@ -17,6 +17,9 @@ from producers.console.pages import (
     QueuesPage,
     ReviewPage,
 )
+from producers.console.render import SECURITY_HEADERS
+
+STYLESHEET = "/admin/static/console.css"
 
 
 class Stylesheet:
@@ -42,6 +45,27 @@ class Home:
         raise falcon.HTTPSeeOther("/admin/queues")
 
 
+class ConsoleHeaders:
+    """The Falcon middleware that gives every answer under ``/admin`` the console's headers.
+
+    The pages set them as they render; this covers what no page renders: the redirects
+    to the login, an unknown path's 404, a 405, a 500 (``SECURITY_HEADERS``).
+    """
+
+    def process_response(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        resource: object,  # noqa: ARG002 (falcon's signature)
+        req_succeeded: bool,  # noqa: ARG002
+    ) -> None:
+        """Add the headers to an answer of the console's paths (not its cacheable stylesheet)."""
+        if req.path == STYLESHEET:
+            return
+        if req.path == "/admin" or req.path.startswith("/admin/"):
+            resp.set_headers(SECURITY_HEADERS)
+
+
 def add_console_routes(app: falcon.App[falcon.Request, falcon.Response], deps: ConsoleDeps) -> None:
     """Add the console under ``/admin`` (see ``producers.console``)."""
 
@@ -56,7 +80,7 @@ def add_console_routes(app: falcon.App[falcon.Request, falcon.Response], deps: C
 
     app.add_error_handler(ConsoleError, error_page)
     app.add_route("/admin", Home())
-    app.add_route("/admin/static/console.css", Stylesheet())
+    app.add_route(STYLESHEET, Stylesheet())
     app.add_route("/admin/login", LoginPage(deps))
     app.add_route("/admin/logout", LogoutAction(deps))
     app.add_route("/admin/queues", QueuesPage(deps))

@@ -244,6 +244,27 @@ def test_every_page_forbids_scripts_framing_and_caching(ana: Browser) -> None:
     css = ana.get("/admin/static/console.css")
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
+    assert css.headers["Cache-Control"] == "public, max-age=3600"
+
+
+def test_what_no_page_renders_has_the_consoles_headers_too(
+    client: testing.TestClient, ana: Browser
+) -> None:
+    answers = {
+        "redirect to login": client.simulate_get("/admin/queues"),
+        "unknown page": ana.get("/admin/no-such-page"),
+        "wrong method": client.simulate_delete("/admin/queues"),
+    }
+
+    assert {name: result.status_code for name, result in answers.items()} == {
+        "redirect to login": 303,
+        "unknown page": 404,
+        "wrong method": 405,
+    }
+    for name, result in answers.items():
+        assert result.headers["X-Frame-Options"] == "DENY", name
+        assert result.headers["Cache-Control"] == "no-store", name
+        assert "default-src 'none'" in result.headers["Content-Security-Policy"], name
 
 
 def test_the_queues_page_shows_counts_oldest_age_pipelines_and_next_ticks(
