@@ -25,7 +25,7 @@ import pydantic
 
 from contracts.fields import storable_text
 from infra.store.audit import MAX_REASON_CHARS
-from producers.errors import invalid_fields, unprocessable
+from producers.errors import ProblemError, invalid_fields, unprocessable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -37,6 +37,13 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _body_problem(message: str) -> ProblemError:
+    """A 422 about the body as a whole: ``errors`` names ``body``, the detail says it."""
+    problem = unprocessable(f"body {message}")
+    problem.extensions["errors"] = [{"field": "body", "message": message}]
+    return problem
+
+
 def parse_document(body: bytes, *, max_depth: int) -> dict[str, Any]:
     """Decode ``body`` into a JSON object every store can hold.
 
@@ -46,13 +53,13 @@ def parse_document(body: bytes, *, max_depth: int) -> dict[str, Any]:
     try:
         document = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as error:
-        raise unprocessable(f"JSON nested more than {max_depth} levels deep") from error
+        raise _body_problem(f"is JSON nested more than {max_depth} levels deep") from error
     except ValueError as error:
         # UnicodeDecodeError and over-long integer literals are ValueErrors too.
         reason = "a number has too many digits" if "digits" in str(error) else str(error)
-        raise unprocessable(f"body is not valid JSON: {reason}") from error
+        raise _body_problem(f"is not valid JSON: {reason}") from error
     if not isinstance(document, dict):
-        raise unprocessable("body must be a JSON object")
+        raise _body_problem("must be a JSON object")
     for path, depth, value in _walk(document):
         problem = _problem(value, depth, max_depth)
         if problem is not None:

@@ -184,7 +184,12 @@ class EditAction(_Change):
         try:
             payload = parse_document(draft.encode(), max_depth=self._deps.max_json_depth)
         except ProblemError as error:  # not JSON, too deep, NUL or a lone surrogate
-            page.show(resp, operator, message_id, draft=draft, rejected=[str(error.description)])
+            # The form's payload, not the request's body, is what the operator typed.
+            why = [
+                f"payload{'' if e['field'] == 'body' else '.' + e['field']}: {e['message']}"
+                for e in error.extensions.get("errors", [])
+            ]
+            page.show(resp, operator, message_id, draft=draft, rejected=why)
             return
         with reachable():
             outcome = self._deps.desk.edit(message_id, payload, actor=operator.name, reason=reason)

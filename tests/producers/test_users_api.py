@@ -168,7 +168,9 @@ def test_a_body_that_is_not_a_json_object_is_a_422(
 ) -> None:
     result = client.simulate_post(USERS, body=body, headers=bearer(acme.key))
 
-    assert assert_problem(result, 422)["detail"].startswith(detail)
+    problem = assert_problem(result, 422)
+    assert problem["detail"].startswith(detail)
+    assert [error["field"] for error in problem["errors"]] == ["body"]
 
 
 def test_a_body_over_the_size_limit_is_a_413(
