@@ -26,6 +26,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -392,12 +393,20 @@ def purge(
     limit: BatchLimitOption = None,
     dry_run: DryRunOption = False,
     who: AsOption = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="With --all and no filter: purge every queue's without asking."),
+    ] = False,
 ) -> None:
     """Delete dead letters for good (their jobs stay failed).
 
-    Exits 1 when an id given never was a dead letter here.
+    `--all` without a filter purges every dead letter of every queue: it asks first
+    (or, without a terminal to ask on, wants --yes). Exits 1 when an id given never
+    was a dead letter here.
     """
     filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
+    if every and not dry_run and not yes and all(value is None for value in filters.values()):
+        _confirm_purging_everything()
     counts = _batch(
         "purge",
         reason=reason,
@@ -410,6 +419,22 @@ def purge(
     )
     if counts["unknown"]:
         raise typer.Exit(1)
+
+
+def interactive() -> bool:
+    """Whether someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
+def _confirm_purging_everything() -> None:
+    """Ask before every dead letter goes (exits 2 when nobody can be asked, 1 on no)."""
+    if not interactive():
+        bus.usage_error(
+            "--all without a filter purges every dead letter of every queue",
+            hint="add --yes if that is what you mean, or narrow it with --queue, --actor …",
+        )
+    if not typer.confirm("Purge every dead letter of every queue, for good?", default=False):
+        fail("nothing purged")
 
 
 def _summary(counts: Counter[str], verb: str, *, dry_run: bool) -> None:

@@ -20,6 +20,7 @@ from infra.bus.broker import SwitchboardBroker
 from infra.bus.dead_letters import DeadLetters
 from infra.bus.publishing import Envelope
 from infra.bus.queues import queue_depths
+from infra.cli import dlq as dlq_commands
 from infra.cli.bus import parse_since
 from infra.cli.main import app
 from infra.store.audit import SqlAudit
@@ -615,3 +616,24 @@ def test_audit_refuses_an_action_it_does_not_record(engine: sa.Engine) -> None:
     assert result.exit_code == 2
     assert "unknown action 'forgot'" in result.stderr
     assert "replay, edit, purge, forget, retention" in result.stderr
+
+
+def test_purging_every_queue_asks_first_or_wants_yes(
+    broker: SwitchboardBroker, engine: sa.Engine, tenant_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kill(broker, Envelope.of(make_post_call_job(tenant_id=tenant_id, conversation_id="conv_1")))
+
+    unattended = _dlq("purge", "--all", "--reason", "clean up")
+    assert unattended.exit_code == 2
+    assert "add --yes" in unattended.stderr
+    monkeypatch.setattr(dlq_commands, "interactive", lambda: True)
+    declined = CliRunner().invoke(
+        app, ["dlq", "purge", "--all", "--reason", "clean up"], input="n\n", env=WIDE
+    )
+    assert declined.exit_code == 1
+    assert "Purge every dead letter of every queue, for good?" in declined.output
+    assert len(_letters(broker).list()) == 1
+
+    confirmed = _ok("purge", "--all", "--yes", "--reason", "clean up")
+    assert "Purged 1, 0 gone meanwhile." in confirmed.stdout
+    assert _letters(broker).list() == []
