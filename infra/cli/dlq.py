@@ -405,7 +405,8 @@ def purge(
     was a dead letter here.
     """
     filters = {"queue": queue, "actor": actor, "error": error, "since": since, "tenant": tenant}
-    if every and not dry_run and not yes and all(value is None for value in filters.values()):
+    nothing_narrows = all(value is None for value in filters.values()) and limit is None
+    if every and not ids and not dry_run and not yes and nothing_narrows:
         _confirm_purging_everything()
     counts = _batch(
         "purge",
