@@ -1,15 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from infra.bus.broker import SwitchboardBroker
 from infra.store.engine import create_engine
 from infra.store.migrate import upgrade
 from infra.store.tenants import SqlTenantDirectory
+from tests.bus.support import rejecting
 
 
 @pytest.fixture
@@ -44,3 +48,17 @@ def tenant_id(engine: sa.Engine) -> str:
     """The tenant ``acme`` in the CLI's store."""
     tenant, _ = SqlTenantDirectory(engine).add_tenant("acme")
     return tenant.id
+
+
+@contextmanager
+def cli_broker(
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    prefix: str,
+    reject: Callable[[dict[str, Any]], None],
+) -> Iterator[SwitchboardBroker]:
+    """A broker whose every pipeline actor runs ``reject`` at once, named to the CLI's settings."""
+    with rejecting(redis_url, prefix, reject) as built:
+        monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
+        monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
+        yield built

@@ -29,7 +29,8 @@ from infra.store.jobs import SqlJobLedger
 from infra.store.progress import SqlJobProgress
 from infra.store.records import MessageRef
 from tests.builders import make_inbox_entry, make_post_call_job, make_transcribed
-from tests.bus.support import START_MS, bury, kill, rejecting
+from tests.bus.support import START_MS, bury, kill
+from tests.cli.conftest import cli_broker
 
 WIDE = {"COLUMNS": "250"}
 
@@ -45,9 +46,7 @@ def broker(
     engine: sa.Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    with rejecting(redis_url, "sbdlq", _reject) as built:
-        monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
-        monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
+    with cli_broker(redis_url, monkeypatch, "sbdlq", _reject) as built:
         yield built
 
 

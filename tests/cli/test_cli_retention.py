@@ -19,7 +19,8 @@ from infra.store.audit import SqlAudit
 from infra.store.tables import CALL_LOGS, JOBS, USERS, VECTORS
 from infra.store.vectors import SqlVectorIndex
 from tests.builders import make_post_call_job
-from tests.bus.support import kill, rejecting
+from tests.bus.support import kill
+from tests.cli.conftest import cli_broker
 from tests.fakes import FixedClock
 from tests.seeds import LONG_AGO, Seeder, count
 
@@ -40,9 +41,7 @@ def broker(
     engine: sa.Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SwitchboardBroker]:
     """A broker whose every pipeline actor rejects what it gets, at once."""
-    with rejecting(redis_url, "sbforget", _reject) as built:
-        monkeypatch.setenv("SWITCHBOARD_BROKER__URL", redis_url)
-        monkeypatch.setenv("SWITCHBOARD_BROKER__NAMESPACE", built.namespace)
+    with cli_broker(redis_url, monkeypatch, "sbforget", _reject) as built:
         yield built
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,14 +17,7 @@ from tests.edge.support import (
     assert_problem,
     closed_by_peer,
     read_answer,
-    running_edge,
 )
-
-
-@pytest.fixture
-def edge() -> Iterator[Edge]:
-    with running_edge() as running:
-        yield running
 
 
 def test_a_request_reaches_gunicorn_whole_and_names_the_client(edge: Edge) -> None:

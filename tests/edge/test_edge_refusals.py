@@ -7,7 +7,6 @@ request reaches the stand-in gunicorn behind the edge.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -23,12 +22,6 @@ from tests.edge.support import (
     read_answer,
     running_edge,
 )
-
-
-@pytest.fixture
-def edge() -> Iterator[Edge]:
-    with running_edge() as running:
-        yield running
 
 
 @pytest.mark.parametrize(
