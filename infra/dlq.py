@@ -200,13 +200,21 @@ class Selection:
             and (self.job_id is None or options_of(letter).get("job_id") == self.job_id)
         )
 
+    def page(self, limit: int | None) -> int:
+        """Dead letters to read per round for ``limit`` matches (None: all of them).
+
+        A page; only ``limit`` when no filter but the queue applies, as then every
+        letter read is one to show.
+        """
+        return PAGE if self.narrows or limit is None else min(limit, PAGE)
+
     def matching(self, read: Iterable[DeadLetter]) -> Iterator[DeadLetter]:
         """The dead letters of ``read`` that match, in its order."""
         return (letter for letter in read if self.matches(letter))
 
     def select(self, letters: DeadLetters, limit: int) -> list[DeadLetter]:
         """The newest ``limit`` dead letters that match among the newest ``SCAN_LIMIT``."""
-        read = letters.newest(self.queue, page=PAGE if self.narrows else min(limit, PAGE))
+        read = letters.newest(self.queue, page=self.page(limit))
         return list(islice(self.matching(islice(read, SCAN_LIMIT)), limit))
 
 

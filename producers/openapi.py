@@ -284,7 +284,7 @@ def _operation(item: _Found, refs: dict[_Key, dict[str, Any]]) -> dict[str, Any]
         "parameters": [*_path_parameters(item.template), *_parameters(declared)],
         "responses": _responses(declared, refs, bodiless=item.method == "HEAD"),
     }
-    if is_private(item.method, item.template):
+    if is_private(item.template):
         for response in document["responses"].values():
             response.setdefault("headers", {}).update(_headers(HEADER_MEANINGS)["headers"])
     if declared.body is not None:

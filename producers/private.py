@@ -33,8 +33,8 @@ HEADER_MEANINGS = {
 """What each header says, for the OpenAPI document."""
 
 
-def is_private(method: str, route: str | None) -> bool:  # noqa: ARG001 (every method alike)
-    """Whether ``method`` on ``route`` (a path, or a route's template) answers privately."""
+def is_private(route: str | None) -> bool:
+    """Whether answers on ``route`` (a path, or a route's template) are private."""
     if route is None:
         return False
     return route.startswith(API_PREFIX) and not route.startswith(WEBHOOKS_PREFIX)
@@ -55,5 +55,5 @@ class PrivateAnswers:
         req_succeeded: bool,  # noqa: ARG002
     ) -> None:
         """Add the headers when the request's path or its route is private."""
-        if is_private(req.method, req.path) or is_private(req.method, req.uri_template):
+        if is_private(req.path):  # a route's template starts as its paths do
             resp.set_headers(PRIVATE_HEADERS)

@@ -159,7 +159,6 @@ class Choice:
         are more than ``PROGRESS_FROM`` to read, a progress bar on stderr counts them.
         """
         total = letters.count(self.selection.queue)
-        page = PAGE if self.selection.narrows or limit is None else min(limit, PAGE)
         columns = (
             TextColumn("reading dead letters"),
             BarColumn(),
@@ -171,7 +170,7 @@ class Choice:
         ) as progress:
             task = progress.add_task("reading", total=total)
             found = 0
-            for letter in letters.newest(self.selection.queue, page=page):
+            for letter in letters.newest(self.selection.queue, page=self.selection.page(limit)):
                 progress.advance(task)
                 if self.selection.matches(letter):
                     yield letter

@@ -78,7 +78,11 @@ class Pages:
     def render(
         self, resp: falcon.Response, template: str, *, status: str = falcon.HTTP_200, **page: Any
     ) -> None:
-        """Answer ``resp`` with ``template`` rendered from ``page``, with the strict headers."""
+        """Answer ``resp`` with ``template`` rendered from ``page``.
+
+        Its strict headers (``SECURITY_HEADERS``) are added to every answer under
+        ``/admin`` by ``producers.console.routes.ConsoleHeaders``, this one included.
+        """
         now = self._clock()
         page.setdefault("operator", None)
         page.setdefault("notice", None)
@@ -88,5 +92,4 @@ class Pages:
         )
         resp.status = status
         resp.content_type = falcon.MEDIA_HTML
-        resp.set_headers(SECURITY_HEADERS)
         resp.text = body

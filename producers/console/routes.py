@@ -48,8 +48,8 @@ class Home:
 class ConsoleHeaders:
     """The Falcon middleware that gives every answer under ``/admin`` the console's headers.
 
-    The pages set them as they render; this covers what no page renders: the redirects
-    to the login, an unknown path's 404, a 405, a 500 (``SECURITY_HEADERS``).
+    The one place they are set (``SECURITY_HEADERS``): the rendered pages, and what no
+    page renders, the redirects to the login, an unknown path's 404, a 405, a 500.
     """
 
     def process_response(
