@@ -8,7 +8,7 @@ import typer
 from contracts.errors import TransientError
 from infra.cli.help_format import HelpCommand, HelpGroup
 from infra.cli.output import fail, out
-from infra.cli.store import URL_HINT, sqlite_file, usable_url
+from infra.cli.store import URL_HINT, existing_url, sqlite_file, usable_url
 from infra.logs import configure_logging
 from infra.settings import load_settings
 from infra.store.engine import create_engine, redact
@@ -47,10 +47,7 @@ def upgrade_command() -> None:
 def status() -> None:
     """Show the database's revision; exit 1 when it is not migrated to the latest."""
     settings = load_settings()
-    url = usable_url(settings)
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        fail(f"no database at {path}", hint=f"{URL_HINT}; `switchboard db upgrade` creates it")
+    url = existing_url(settings)
     engine = create_engine(url, echo=settings.database.echo)
     try:
         current = current_revision(engine)

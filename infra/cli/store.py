@@ -47,13 +47,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser()
 
 
-@contextmanager
-def migrated_engine(settings: Settings) -> Iterator[sa.Engine]:
-    """An engine on the configured database, checked to be migrated; disposed after.
+def existing_url(settings: Settings) -> str:
+    """``usable_url``, and for SQLite a file that exists (exits 1 saying where it looked).
 
-    Exits with a message (and no traceback) when the URL is not one, the SQLite file
-    does not exist (a mistyped path must not become a new, empty database), or the
-    database is unreachable or not migrated.
+    A mistyped path must not become a new, empty database by a command that only reads.
     """
     url = usable_url(settings)
     path = sqlite_file(url)
@@ -62,6 +59,17 @@ def migrated_engine(settings: Settings) -> Iterator[sa.Engine]:
             f"no database at {path}",
             hint=f"{URL_HINT}; if it is the one you mean, `switchboard db upgrade` creates it",
         )
+    return url
+
+
+@contextmanager
+def migrated_engine(settings: Settings) -> Iterator[sa.Engine]:
+    """An engine on the configured database, checked to be migrated; disposed after.
+
+    Exits with a message (and no traceback) when the URL is not one, the SQLite file
+    does not exist (``existing_url``), or the database is unreachable or not migrated.
+    """
+    url = existing_url(settings)
     engine = create_engine(url, echo=settings.database.echo)
     try:
         try:
